@@ -1,0 +1,19 @@
+// The `sharpen` command line: thin commands over the library (DESIGN.md: src/cli/).
+import { Command } from 'commander';
+
+const program = new Command();
+program
+  .name('sharpen')
+  .description('Reward fine-tuning of diffusion models with Diffusion-Sharpening, on libtorch')
+  .showHelpAfterError();
+
+program
+  .command('info')
+  .description('print the engine build: libtorch version, threads, CUDA')
+  .action(async () => {
+    const torch = await import('../torch/index.js');
+    const b = torch.buildInfo();
+    console.log(JSON.stringify({ torch: b.torch, cuda: b.cuda, cudaDevices: b.cudaDeviceCount, threads: torch.getNumThreads() }));
+  });
+
+await program.parseAsync(process.argv);
