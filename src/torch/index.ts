@@ -7,6 +7,7 @@ export * from './dtype.js';
 export * from './random.js';
 export { grad } from './autograd.js';
 export * as F from './functional.js';
+export * as safetensors from './safetensors.js';
 
 /** Sets the number of threads of libtorch's intra-op pool (torch.set_num_threads). */
 export function setNumThreads(n: number): void {
