@@ -1,0 +1,148 @@
+// The text-to-image model as one unit: tokenizer + text encoder + UNet + noise-schedule settings,
+// saved as a checkpoint directory: model.safetensors (keys `text_encoder.…` and `unet.…`) and
+// config.json (everything needed to rebuild it), in the spirit of a diffusers pipeline folder.
+import { readFile, writeFile, mkdir, rename } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { Tokenizer } from './tokenizer.js';
+import { TextEncoder, type TextEncoding } from './text-encoder.js';
+import { UNet2DConditionModel } from './unet.js';
+
+export const ModelConfigSchema = z.object({
+  format: z.literal('sharpen-t2i/1'),
+  tokenizer: z.object({ words: z.array(z.string()).min(1), maxLength: z.number().int().min(3) }).strict(),
+  textEncoder: z.object({
+    vocabSize: z.number().int().positive(),
+    maxLength: z.number().int().positive(),
+    hiddenSize: z.number().int().positive(),
+    layers: z.number().int().min(1),
+    heads: z.number().int().min(1),
+    mlpRatio: z.number().int().min(1),
+  }).strict(),
+  unet: z.object({
+    sampleSize: z.number().int().positive(),
+    inChannels: z.number().int().positive(),
+    outChannels: z.number().int().positive(),
+    blockOutChannels: z.array(z.number().int().positive()).min(1),
+    crossAttention: z.array(z.boolean()).min(1),
+    layersPerBlock: z.number().int().min(1),
+    crossAttentionDim: z.number().int().positive(),
+    attentionHeadDim: z.number().int().positive(),
+    normNumGroups: z.number().int().positive(),
+    predictionType: z.enum(['epsilon', 'v_prediction']),
+  }).strict(),
+  schedule: z.object({
+    numTrainTimesteps: z.number().int().positive(),
+    betaSchedule: z.enum(['linear', 'scaled_linear', 'cosine']),
+    betaStart: z.number().positive(),
+    betaEnd: z.number().positive(),
+  }).strict(),
+  /** defaults for sampling with this model */
+  sampling: z.object({ steps: z.number().int().positive(), guidanceScale: z.number().min(0) }).strict(),
+}).strict();
+
+export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+
+export class TextToImageModel {
+  readonly tokenizer: Tokenizer;
+  readonly textEncoder: TextEncoder;
+  readonly unet: UNet2DConditionModel;
+
+  constructor(readonly config: ModelConfig) {
+    ModelConfigSchema.parse(config);
+    this.tokenizer = new Tokenizer(config.tokenizer);
+    if (config.textEncoder.vocabSize !== this.tokenizer.vocabSize) {
+      throw new Error(`model config: textEncoder.vocabSize ${config.textEncoder.vocabSize} ≠ tokenizer's ${this.tokenizer.vocabSize}`);
+    }
+    if (config.unet.crossAttentionDim !== config.textEncoder.hiddenSize) {
+      throw new Error(`model config: unet.crossAttentionDim ${config.unet.crossAttentionDim} ≠ textEncoder.hiddenSize ${config.textEncoder.hiddenSize}`);
+    }
+    this.textEncoder = new TextEncoder(config.textEncoder);
+    this.unet = new UNet2DConditionModel(config.unet);
+  }
+
+  /** Encodes prompts ('' is the unconditional prompt of classifier-free guidance). */
+  encode(prompts: string[]): TextEncoding {
+    return this.textEncoder.encodeTexts(this.tokenizer, prompts);
+  }
+
+  /** The UNet's output (ε or v) for x_t at timesteps t under an encoding. */
+  predict(x: Tensor, t: Tensor, text: TextEncoding): Tensor {
+    return this.unet.forward(x, t, { context: text.hidden, mask: text.mask });
+  }
+
+  stateDict(): Record<string, Tensor> {
+    const sd: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(this.textEncoder.stateDict())) sd[`text_encoder.${k}`] = v;
+    for (const [k, v] of Object.entries(this.unet.stateDict())) sd[`unet.${k}`] = v;
+    return sd;
+  }
+
+  loadStateDict(sd: Record<string, Tensor>): void {
+    const split = (prefix: string) =>
+      Object.fromEntries(Object.entries(sd).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+    const unknown = Object.keys(sd).filter((k) => !k.startsWith('text_encoder.') && !k.startsWith('unet.'));
+    if (unknown.length) throw new Error(`model weights: unexpected keys ${unknown.slice(0, 5).join(', ')}`);
+    this.textEncoder.loadStateDict(split('text_encoder.'));
+    this.unet.loadStateDict(split('unet.'));
+  }
+
+  numParameters(): { textEncoder: number; unet: number } {
+    return { textEncoder: this.textEncoder.numParameters(), unet: this.unet.numParameters() };
+  }
+
+  train(on = true): this {
+    this.textEncoder.train(on);
+    this.unet.train(on);
+    return this;
+  }
+
+  dispose(): void {
+    this.textEncoder.dispose();
+    this.unet.dispose();
+  }
+
+  /**
+   * Writes config.json and model.safetensors into `dir` (weights: this model's, or `weights` when
+   * given, e.g. an EMA copy). Each file is written to a temporary name and renamed.
+   */
+  async save(dir: string, opts: { weights?: Record<string, Tensor>; extra?: Record<string, unknown> } = {}): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await torch.safetensors.saveFile(join(dir, 'model.safetensors'), opts.weights ?? this.stateDict(), { format: 'pt' });
+    const tmp = join(dir, `config.json.tmp-${process.pid}`);
+    await writeFile(tmp, JSON.stringify({ ...this.config, ...(opts.extra ? { extra: opts.extra } : {}) }, null, 2) + '\n');
+    await rename(tmp, join(dir, 'config.json'));
+  }
+
+  /** Loads a checkpoint directory written by save(); a bad or missing file is an Error naming it. */
+  static async load(dir: string): Promise<TextToImageModel> {
+    const cfgPath = join(dir, 'config.json');
+    const wPath = join(dir, 'model.safetensors');
+    for (const p of [cfgPath, wPath]) if (!existsSync(p)) throw new Error(`checkpoint ${dir}: ${p} is missing`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(cfgPath, 'utf8'));
+    } catch (e) {
+      throw new Error(`checkpoint ${dir}: config.json is not valid JSON (${(e as Error).message})`);
+    }
+    const { extra: _extra, ...rest } = raw as Record<string, unknown>;
+    const parsed = ModelConfigSchema.safeParse(rest);
+    if (!parsed.success) {
+      throw new Error(`checkpoint ${dir}: config.json is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    }
+    const model = new TextToImageModel(parsed.data);
+    const { tensors } = await torch.safetensors.loadFile(wPath);
+    try {
+      model.loadStateDict(tensors);
+    } catch (e) {
+      model.dispose();
+      throw new Error(`checkpoint ${dir}: ${(e as Error).message}`);
+    } finally {
+      for (const t of Object.values(tensors)) t.dispose();
+    }
+    return model;
+  }
+}
