@@ -153,7 +153,16 @@ struct Args {
   }
   int64_t I(size_t i) const {
     if (i >= info.Length() || !info[i].IsNumber()) throw ArgError(name(i) + " must be an integer");
-    return info[i].As<Napi::Number>().Int64Value();
+    return integer(info[i].As<Napi::Number>().DoubleValue(), name(i));
+  }
+  // A JS number that must be an exact integer (no silent truncation of 1.5 to 1).
+  static int64_t integer(double d, const std::string& what) {
+    if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9.007199254740991e15) {
+      std::ostringstream o;
+      o << what << " must be an integer, got " << d;
+      throw ArgError(o.str());
+    }
+    return static_cast<int64_t>(d);
   }
   bool B(size_t i) const {
     if (i >= info.Length() || !info[i].IsBoolean()) throw ArgError(name(i) + " must be a boolean");
@@ -181,7 +190,7 @@ struct Args {
     for (uint32_t k = 0; k < a.Length(); k++) {
       Napi::Value e = a.Get(k);
       if (!e.IsNumber()) throw ArgError(name(i) + "[" + std::to_string(k) + "] must be an integer");
-      out[k] = e.As<Napi::Number>().Int64Value();
+      out[k] = integer(e.As<Napi::Number>().DoubleValue(), name(i) + "[" + std::to_string(k) + "]");
     }
     return out;
   }
@@ -245,7 +254,7 @@ std::string describeValue(Napi::Env env, const Napi::Value& v, bool isTensor) {
   std::ostringstream o;
   if (isTensor) {
     Slot* sl = slotOf(env, v);
-    o << (sl ? describeTensor(sl->t) : std::string("<disposed>"));
+    o << (sl ? describeTensor(sl->t) : v.IsNumber() ? std::string("<disposed>") : std::string("<not a tensor>"));
   } else if (v.IsNumber()) {
     o << v.As<Napi::Number>().DoubleValue();
   } else if (v.IsBoolean()) {
@@ -259,12 +268,14 @@ std::string describeValue(Napi::Env env, const Napi::Value& v, bool isTensor) {
   }
   return o.str();
 }
-std::string describeArgs(const Args& a) {
+// `guess`: arguments were not all converted (an argument error), so a number that names a live
+// tensor is described as that tensor.
+std::string describeArgs(const Args& a, bool guess) {
   std::ostringstream o;
   for (size_t i = 0; i < a.info.Length(); i++) {
     if (i) o << ", ";
     Napi::Value v = a.info[i];
-    const bool isTensor = i < 32 && ((a.tensorArgs >> i) & 1);
+    const bool isTensor = (i < 32 && ((a.tensorArgs >> i) & 1)) || (guess && v.IsNumber() && slotOf(a.env, v));
     const bool isList = i < 32 && ((a.listArgs >> i) & 1);
     if (v.IsArray()) {
       auto arr = v.As<Napi::Array>();
@@ -306,12 +317,14 @@ Napi::Value guard(const Napi::CallbackInfo& info) {
     return F(args);
   } catch (const Napi::Error&) {
     throw;
+  } catch (const ArgError& e) {
+    throw Napi::Error::New(info.Env(), std::string(op) + "(" + describeArgs(args, true) + "): " + e.what());
   } catch (const c10::Error& e) {
-    throw Napi::Error::New(info.Env(), std::string(op) + "(" + describeArgs(args) + "): " + shortMessage(e.what_without_backtrace()));
+    throw Napi::Error::New(info.Env(), std::string(op) + "(" + describeArgs(args, false) + "): " + shortMessage(e.what_without_backtrace()));
   } catch (const std::bad_alloc&) {
-    throw Napi::Error::New(info.Env(), std::string(op) + "(" + describeArgs(args) + "): out of memory");
+    throw Napi::Error::New(info.Env(), std::string(op) + "(" + describeArgs(args, false) + "): out of memory");
   } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), std::string(op) + "(" + describeArgs(args) + "): " + shortMessage(e.what()));
+    throw Napi::Error::New(info.Env(), std::string(op) + "(" + describeArgs(args, false) + "): " + shortMessage(e.what()));
   }
 }
 
@@ -433,7 +446,7 @@ BINARY(le, at::le)
 BINARY(gt, at::gt)
 BINARY(ge, at::ge)
 OP(rsub) { RET(at::rsub(a.T(0), a.scalar(1))); }          // scalar - t
-OP(rdiv) { RET(at::reciprocal(a.T(0)).mul_(a.scalar(1))); }  // scalar / t
+OP(rdiv) { RET(at::mul(at::reciprocal(a.T(0)), a.scalar(1))); }  // scalar / t
 OP(rpow) { RET(at::pow(a.scalar(1), a.T(0))); }           // scalar ** t
 OP(maximum) { RET(at::maximum(a.T(0), a.T(1))); }
 OP(minimum) { RET(at::minimum(a.T(0), a.T(1))); }
@@ -575,7 +588,9 @@ OP(scatterAdd) { RET(at::scatter_add(a.T(0), a.I(1), a.T(2), a.T(3))); }
 OP(maskedFill) { RET(at::masked_fill(a.T(0), a.T(1), a.scalar(2))); }
 OP(index) {
   // index(t, [idx|null, ...]): advanced indexing with tensors; null keeps a dimension whole.
+  const at::Tensor& self = a.T(0);
   if (!a.info[1].IsArray()) throw ArgError("argument 1 must be an array of tensors or nulls");
+  a.listArgs |= 1u << 1;
   auto arr = a.info[1].As<Napi::Array>();
   c10::List<c10::optional<at::Tensor>> idx;
   for (uint32_t k = 0; k < arr.Length(); k++) {
@@ -583,7 +598,7 @@ OP(index) {
     if (e.IsNull() || e.IsUndefined()) idx.push_back(c10::nullopt);
     else idx.push_back(tensorOf(a.env, e, "index " + std::to_string(k)));
   }
-  RET(at::index(a.T(0), idx));
+  RET(at::index(self, idx));
 }
 OP(flip) { RET(at::flip(a.T(0), a.ints(1))); }
 OP(roll) { RET(at::roll(a.T(0), a.ints(1), a.ints(2))); }
@@ -678,8 +693,11 @@ OP(layerNorm) { RET(at::layer_norm(a.T(0), a.ints(1), a.optT(2), a.optT(3), a.D(
 OP(softmax) { RET(at::softmax(a.T(0), a.I(1))); }
 OP(logSoftmax) { RET(at::log_softmax(a.T(0), a.I(1))); }
 OP(dropout) { RET(at::dropout(a.T(0), a.D(1), a.B(2))); }
-OP(upsampleNearest2d) { RET(at::upsample_nearest2d(a.T(0), a.ints(1))); }
-OP(upsampleBilinear2d) { RET(at::upsample_bilinear2d(a.T(0), a.ints(1), a.B(2))); }
+// upsample…(x, size, alignCorners?, scaleH|null, scaleW|null): with scales given, sampling uses
+// 1/scale as PyTorch's F.interpolate(scale_factor=…) does, not in/out.
+c10::optional<double> optD(const Args& a, size_t i) { return a.isNull(i) ? c10::optional<double>() : c10::optional<double>(a.D(i)); }
+OP(upsampleNearest2d) { RET(at::upsample_nearest2d(a.T(0), a.ints(1), optD(a, 2), optD(a, 3))); }
+OP(upsampleBilinear2d) { RET(at::upsample_bilinear2d(a.T(0), a.ints(1), a.B(2), optD(a, 3), optD(a, 4))); }
 OP(avgPool2d) { RET(at::avg_pool2d(a.T(0), a.ints(1), a.ints(2), a.ints(3))); }
 OP(maxPool2d) { RET(at::max_pool2d(a.T(0), a.ints(1), a.ints(2), a.ints(3))); }
 OP(embedding) { RET(at::embedding(a.T(0), a.T(1))); }
@@ -699,6 +717,12 @@ OP(isLeaf) { return Napi::Boolean::New(a.env, a.T(0).is_leaf()); }
 OP(grad) { RET(a.T(0).grad()); }
 OP(setGrad) {
   at::Tensor t = a.T(0);
+  if (!a.isNull(1)) {
+    const at::Tensor& g = a.T(1);
+    if (!g.sizes().equals(t.sizes()) || g.scalar_type() != t.scalar_type() || g.device() != t.device()) {
+      throw ArgError("assigned grad " + describeTensor(g) + " must match the tensor " + describeTensor(t) + " in shape, dtype and device");
+    }
+  }
   t.mutable_grad() = a.isNull(1) ? at::Tensor() : a.T(1);
   return a.env.Undefined();
 }

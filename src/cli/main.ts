@@ -1,5 +1,6 @@
 // The `sharpen` command line: thin commands over the library (DESIGN.md: src/cli/).
 import { Command } from 'commander';
+import { registerModelCommands } from './model.js';
 
 const program = new Command();
 program
@@ -16,4 +17,11 @@ program
     console.log(JSON.stringify({ torch: b.torch, cuda: b.cuda, cudaDevices: b.cudaDeviceCount, threads: torch.getNumThreads() }));
   });
 
-await program.parseAsync(process.argv);
+registerModelCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  console.error(`sharpen: ${(e as Error).message}`);
+  process.exit(1);
+}

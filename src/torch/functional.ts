@@ -77,12 +77,16 @@ export function interpolate(
 ): Tensor {
   if (x.ndim !== 4) throw new Error(`interpolate: expected a 4-d [N, C, H, W] input, got [${x.shape.join(', ')}]`);
   let size: [number, number];
+  let scale: number | null = null;
   if (opts.size !== undefined) size = pair(opts.size);
-  else if (opts.scaleFactor !== undefined) size = [Math.floor(x.shape[2]! * opts.scaleFactor), Math.floor(x.shape[3]! * opts.scaleFactor)];
-  else throw new Error('interpolate: give size or scaleFactor');
+  else if (opts.scaleFactor !== undefined) {
+    if (!(opts.scaleFactor > 0)) throw new Error(`interpolate: scaleFactor must be positive, got ${opts.scaleFactor}`);
+    scale = opts.scaleFactor;
+    size = [Math.floor(x.shape[2]! * scale), Math.floor(x.shape[3]! * scale)];
+  } else throw new Error('interpolate: give size or scaleFactor');
   const mode = opts.mode ?? 'nearest';
-  if (mode === 'nearest') return w(N.upsampleNearest2d(x._h, size));
-  if (mode === 'bilinear') return w(N.upsampleBilinear2d(x._h, size, opts.alignCorners ?? false));
+  if (mode === 'nearest') return w(N.upsampleNearest2d(x._h, size, scale, scale));
+  if (mode === 'bilinear') return w(N.upsampleBilinear2d(x._h, size, opts.alignCorners ?? false, scale, scale));
   throw new Error(`interpolate: unknown mode '${mode as string}': expected nearest or bilinear`);
 }
 

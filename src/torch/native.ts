@@ -195,8 +195,8 @@ export interface NativeAddon {
   softmax(x: H, dim: number): H;
   logSoftmax(x: H, dim: number): H;
   dropout(x: H, p: number, train: boolean): H;
-  upsampleNearest2d(x: H, size: number[]): H;
-  upsampleBilinear2d(x: H, size: number[], alignCorners: boolean): H;
+  upsampleNearest2d(x: H, size: number[], scaleH: number | null, scaleW: number | null): H;
+  upsampleBilinear2d(x: H, size: number[], alignCorners: boolean, scaleH: number | null, scaleW: number | null): H;
   avgPool2d(x: H, kernel: number[], stride: number[], padding: number[]): H;
   maxPool2d(x: H, kernel: number[], stride: number[], padding: number[]): H;
   embedding(weight: H, indices: H): H;

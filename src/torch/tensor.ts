@@ -2,7 +2,7 @@
 // Names follow PyTorch in camelCase (torch.Tensor.index_select → indexSelect).
 import { N, type H } from './native.js';
 import {
-  checkDevice, checkDType, dtypeOfTypedArray, ELEMENT_SIZE, typedArrayFor,
+  checkDevice, checkDType, dtypeOfTypedArray, ELEMENT_SIZE, isFloating, typedArrayFor,
   type Device, type DType, type TypedArray,
 } from './dtype.js';
 
@@ -143,6 +143,16 @@ function w(h: H): Tensor {
   return new Tensor(h);
 }
 
+/** The handle of a tensor argument; anything else is a TypeError naming the op. */
+function th(o: unknown, op: string): H {
+  if (o instanceof Tensor) return o._h;
+  throw new TypeError(`${op}: expected a Tensor, got ${o === null ? 'null' : typeof o === 'object' ? (o as object).constructor?.name ?? 'an object' : typeof o}`);
+}
+
+function disposedError(what: string): Error {
+  return new Error(`${what}: the tensor was disposed`);
+}
+
 export class Tensor {
   /** @internal the native handle; -1 once disposed */
   _h: H;
@@ -162,9 +172,11 @@ export class Tensor {
   // ------------------------------------------------ meta
 
   get shape(): Shape {
+    if (this._h < 0) throw disposedError('shape');
     return (this._shape ??= N.shape(this._h));
   }
   get dtype(): DType {
+    if (this._h < 0) throw disposedError('dtype');
     return (this._dtype ??= N.dtype(this._h) as DType);
   }
   get device(): string {
@@ -240,9 +252,9 @@ export class Tensor {
     };
     return build(0);
   }
-  /** The value of a one-element tensor. */
+  /** The value of a one-element tensor (a bool tensor gives 1 or 0). */
   item(): number {
-    return N.item(this._h) as number;
+    return Number(N.item(this._h));
   }
 
   // ------------------------------------------------ conversion
@@ -277,26 +289,26 @@ export class Tensor {
 
   add(o: Tensor | Scalar, alpha?: number): Tensor {
     if (typeof o === 'number') return w(N.addScalar(this._h, alpha === undefined ? o : o * alpha));
-    return w(N.add(this._h, o._h, alpha ?? null));
+    return w(N.add(this._h, th(o, 'add'), alpha ?? null));
   }
   sub(o: Tensor | Scalar, alpha?: number): Tensor {
     if (typeof o === 'number') return w(N.subScalar(this._h, alpha === undefined ? o : o * alpha));
-    return w(N.sub(this._h, o._h, alpha ?? null));
+    return w(N.sub(this._h, th(o, 'sub'), alpha ?? null));
   }
   mul(o: Tensor | Scalar): Tensor {
-    return w(typeof o === 'number' ? N.mulScalar(this._h, o) : N.mul(this._h, o._h));
+    return w(typeof o === 'number' ? N.mulScalar(this._h, o) : N.mul(this._h, th(o, 'mul')));
   }
   div(o: Tensor | Scalar): Tensor {
-    return w(typeof o === 'number' ? N.divScalar(this._h, o) : N.div(this._h, o._h));
+    return w(typeof o === 'number' ? N.divScalar(this._h, o) : N.div(this._h, th(o, 'div')));
   }
   pow(o: Tensor | Scalar): Tensor {
-    return w(typeof o === 'number' ? N.powScalar(this._h, o) : N.pow(this._h, o._h));
+    return w(typeof o === 'number' ? N.powScalar(this._h, o) : N.pow(this._h, th(o, 'pow')));
   }
   remainder(o: Tensor | Scalar): Tensor {
-    return w(typeof o === 'number' ? N.remainderScalar(this._h, o) : N.remainder(this._h, o._h));
+    return w(typeof o === 'number' ? N.remainderScalar(this._h, o) : N.remainder(this._h, th(o, 'remainder')));
   }
   fmod(o: Tensor | Scalar): Tensor {
-    return w(typeof o === 'number' ? N.fmodScalar(this._h, o) : N.fmod(this._h, o._h));
+    return w(typeof o === 'number' ? N.fmodScalar(this._h, o) : N.fmod(this._h, th(o, 'fmod')));
   }
   /** s − this */
   rsub(s: Scalar): Tensor { return w(N.rsub(this._h, s)); }
@@ -304,28 +316,28 @@ export class Tensor {
   rdiv(s: Scalar): Tensor { return w(N.rdiv(this._h, s)); }
   /** s ** this */
   rpow(s: Scalar): Tensor { return w(N.rpow(this._h, s)); }
-  maximum(o: Tensor): Tensor { return w(N.maximum(this._h, o._h)); }
-  minimum(o: Tensor): Tensor { return w(N.minimum(this._h, o._h)); }
-  atan2(o: Tensor): Tensor { return w(N.atan2(this._h, o._h)); }
+  maximum(o: Tensor): Tensor { return w(N.maximum(this._h, th(o, 'maximum'))); }
+  minimum(o: Tensor): Tensor { return w(N.minimum(this._h, th(o, 'minimum'))); }
+  atan2(o: Tensor): Tensor { return w(N.atan2(this._h, th(o, 'atan2'))); }
   eq(o: Tensor | Scalar | boolean): Tensor {
-    return w(o instanceof Tensor ? N.eq(this._h, o._h) : N.eqScalar(this._h, o));
+    return w(o instanceof Tensor ? N.eq(this._h, th(o, 'eq')) : N.eqScalar(this._h, o));
   }
   ne(o: Tensor | Scalar | boolean): Tensor {
-    return w(o instanceof Tensor ? N.ne(this._h, o._h) : N.neScalar(this._h, o));
+    return w(o instanceof Tensor ? N.ne(this._h, th(o, 'ne')) : N.neScalar(this._h, o));
   }
-  lt(o: Tensor | Scalar): Tensor { return w(typeof o === 'number' ? N.ltScalar(this._h, o) : N.lt(this._h, o._h)); }
-  le(o: Tensor | Scalar): Tensor { return w(typeof o === 'number' ? N.leScalar(this._h, o) : N.le(this._h, o._h)); }
-  gt(o: Tensor | Scalar): Tensor { return w(typeof o === 'number' ? N.gtScalar(this._h, o) : N.gt(this._h, o._h)); }
-  ge(o: Tensor | Scalar): Tensor { return w(typeof o === 'number' ? N.geScalar(this._h, o) : N.ge(this._h, o._h)); }
-  logicalAnd(o: Tensor): Tensor { return w(N.logicalAnd(this._h, o._h)); }
-  logicalOr(o: Tensor): Tensor { return w(N.logicalOr(this._h, o._h)); }
-  logicalXor(o: Tensor): Tensor { return w(N.logicalXor(this._h, o._h)); }
+  lt(o: Tensor | Scalar): Tensor { return w(typeof o === 'number' ? N.ltScalar(this._h, o) : N.lt(this._h, th(o, 'lt'))); }
+  le(o: Tensor | Scalar): Tensor { return w(typeof o === 'number' ? N.leScalar(this._h, o) : N.le(this._h, th(o, 'le'))); }
+  gt(o: Tensor | Scalar): Tensor { return w(typeof o === 'number' ? N.gtScalar(this._h, o) : N.gt(this._h, th(o, 'gt'))); }
+  ge(o: Tensor | Scalar): Tensor { return w(typeof o === 'number' ? N.geScalar(this._h, o) : N.ge(this._h, th(o, 'ge'))); }
+  logicalAnd(o: Tensor): Tensor { return w(N.logicalAnd(this._h, th(o, 'logicalAnd'))); }
+  logicalOr(o: Tensor): Tensor { return w(N.logicalOr(this._h, th(o, 'logicalOr'))); }
+  logicalXor(o: Tensor): Tensor { return w(N.logicalXor(this._h, th(o, 'logicalXor'))); }
   logicalNot(): Tensor { return w(N.logicalNot(this._h)); }
   clamp(min: number | null, max: number | null = null): Tensor {
     return w(N.clamp(this._h, min, max));
   }
   /** this + weight · (end − this) */
-  lerp(end: Tensor, weight: number): Tensor { return w(N.lerp(this._h, end._h, weight)); }
+  lerp(end: Tensor, weight: number): Tensor { return w(N.lerp(this._h, th(end, 'lerp'), weight)); }
   neg(): Tensor { return w(N.neg(this._h)); }
   abs(): Tensor { return w(N.abs(this._h)); }
   exp(): Tensor { return w(N.exp(this._h)); }
@@ -438,13 +450,16 @@ export class Tensor {
     return w(N.slice(this._h, dim, start, end, step));
   }
   select(dim: number, index: number): Tensor { return w(N.select(this._h, dim, index)); }
-  indexSelect(dim: number, index: Tensor): Tensor { return w(N.indexSelect(this._h, dim, index._h)); }
-  gather(dim: number, index: Tensor): Tensor { return w(N.gather(this._h, dim, index._h)); }
-  scatter(dim: number, index: Tensor, src: Tensor): Tensor { return w(N.scatter(this._h, dim, index._h, src._h)); }
+  indexSelect(dim: number, index: Tensor): Tensor { return w(N.indexSelect(this._h, dim, th(index, 'indexSelect'))); }
+  gather(dim: number, index: Tensor): Tensor { return w(N.gather(this._h, dim, th(index, 'gather'))); }
+  scatter(dim: number, index: Tensor, src: Tensor): Tensor { return w(N.scatter(this._h, dim, th(index, 'scatter'), th(src, 'scatter'))); }
   scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor {
-    return w(N.scatterAdd(this._h, dim, index._h, src._h));
+    return w(N.scatterAdd(this._h, dim, th(index, 'scatterAdd'), th(src, 'scatterAdd')));
   }
-  maskedFill(mask: Tensor, value: number | boolean): Tensor { return w(N.maskedFill(this._h, mask._h, value)); }
+  maskedFill(mask: Tensor, value: number | boolean): Tensor {
+    checkBoolMask(mask, 'maskedFill');
+    return w(N.maskedFill(this._h, mask._h, value));
+  }
   /** Advanced indexing: this[i0, i1, …] with index tensors; null keeps a dimension whole. */
   index(indices: (Tensor | null)[]): Tensor {
     return w(N.index(this._h, indices.map((t) => (t ? t._h : null))));
@@ -459,48 +474,48 @@ export class Tensor {
 
   // ------------------------------------------------ linear algebra
 
-  matmul(o: Tensor): Tensor { return w(N.matmul(this._h, o._h)); }
-  bmm(o: Tensor): Tensor { return w(N.bmm(this._h, o._h)); }
-  mm(o: Tensor): Tensor { return w(N.mm(this._h, o._h)); }
+  matmul(o: Tensor): Tensor { return w(N.matmul(this._h, th(o, 'matmul'))); }
+  bmm(o: Tensor): Tensor { return w(N.bmm(this._h, th(o, 'bmm'))); }
+  mm(o: Tensor): Tensor { return w(N.mm(this._h, th(o, 'mm'))); }
 
   // ------------------------------------------------ in place (return this)
 
   add_(o: Tensor | Scalar, alpha?: number): this {
     if (typeof o === 'number') N.addScalar_(this._h, alpha === undefined ? o : o * alpha);
-    else N.add_(this._h, o._h, alpha ?? null);
+    else N.add_(this._h, th(o, 'add_'), alpha ?? null);
     return this;
   }
   sub_(o: Tensor | Scalar, alpha?: number): this {
     if (typeof o === 'number') N.subScalar_(this._h, alpha === undefined ? o : o * alpha);
-    else N.sub_(this._h, o._h, alpha ?? null);
+    else N.sub_(this._h, th(o, 'sub_'), alpha ?? null);
     return this;
   }
   mul_(o: Tensor | Scalar): this {
     if (typeof o === 'number') N.mulScalar_(this._h, o);
-    else N.mul_(this._h, o._h);
+    else N.mul_(this._h, th(o, 'mul_'));
     return this;
   }
   div_(o: Tensor | Scalar): this {
     if (typeof o === 'number') N.divScalar_(this._h, o);
-    else N.div_(this._h, o._h);
+    else N.div_(this._h, th(o, 'div_'));
     return this;
   }
   /** this += value · t1 · t2 */
   addcmul_(t1: Tensor, t2: Tensor, value = 1): this {
-    N.addcmul_(this._h, t1._h, t2._h, value);
+    N.addcmul_(this._h, th(t1, 'addcmul_'), th(t2, 'addcmul_'), value);
     return this;
   }
   /** this += value · t1 / t2 */
   addcdiv_(t1: Tensor, t2: Tensor, value = 1): this {
-    N.addcdiv_(this._h, t1._h, t2._h, value);
+    N.addcdiv_(this._h, th(t1, 'addcdiv_'), th(t2, 'addcdiv_'), value);
     return this;
   }
   lerp_(end: Tensor, weight: number): this {
-    N.lerp_(this._h, end._h, weight);
+    N.lerp_(this._h, th(end, 'lerp_'), weight);
     return this;
   }
   copy_(src: Tensor): this {
-    N.copy_(this._h, src._h);
+    N.copy_(this._h, th(src, 'copy_'));
     return this;
   }
   zero_(): this {
@@ -528,6 +543,7 @@ export class Tensor {
     return this;
   }
   maskedFill_(mask: Tensor, value: number | boolean): this {
+    checkBoolMask(mask, 'maskedFill_');
     N.maskedFill_(this._h, mask._h, value);
     return this;
   }
@@ -553,7 +569,7 @@ export class Tensor {
     return g === null ? null : w(g);
   }
   set grad(g: Tensor | null) {
-    N.setGrad(this._h, g ? g._h : null);
+    N.setGrad(this._h, g === null ? null : th(g, 'grad ='));
   }
   retainGrad(): this {
     N.retainGrad(this._h);
@@ -562,6 +578,12 @@ export class Tensor {
   backward(grad?: Tensor | null, opts: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
     N.backward(this._h, grad ? grad._h : null, opts.retainGraph ?? null, opts.createGraph ?? false);
   }
+}
+
+function checkBoolMask(mask: unknown, op: string): void {
+  th(mask, op);
+  const d = (mask as Tensor).dtype;
+  if (d !== 'bool') throw new TypeError(`${op}: the mask must be a bool tensor, got ${d} (use .bool() or a comparison)`);
 }
 
 function dimList(dim: number | number[] | null | undefined): number[] | null {
@@ -736,9 +758,15 @@ export function stack(ts: Tensor[], dim = 0): Tensor {
 export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
   return tidy(() => {
     const like = a instanceof Tensor ? a : b instanceof Tensor ? b : null;
-    const opts: CreateOptions = like ? { dtype: like.dtype, device: like.device as Device } : {};
-    const ta = a instanceof Tensor ? a : scalarTensor(a, opts);
-    const tb = b instanceof Tensor ? b : scalarTensor(b, opts);
-    return w(N.where(cond._h, ta._h, tb._h));
+    // a number takes the other operand's dtype, unless it is fractional and that dtype is not
+    // floating (then float32, as PyTorch promotes int tensor + 0.5)
+    const scalar = (v: number): Tensor => {
+      let dtype: DType = like ? like.dtype : Number.isInteger(v) ? 'int64' : 'float32';
+      if (!Number.isInteger(v) && !isFloating(dtype)) dtype = 'float32';
+      return scalarTensor(v, { dtype, device: (like?.device ?? 'cpu') as Device });
+    };
+    const ta = a instanceof Tensor ? a : scalar(a);
+    const tb = b instanceof Tensor ? b : scalar(b);
+    return w(N.where(th(cond, 'where'), ta._h, tb._h));
   });
 }

@@ -1,0 +1,111 @@
+// Commands over the text-to-image model: pretrain, sample.
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+
+function int(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n)) throw new Error(`--${name} must be an integer, got '${v}'`);
+    return n;
+  };
+}
+function num(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got '${v}'`);
+    return n;
+  };
+}
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+export function registerModelCommands(program: Command): void {
+  program
+    .command('pretrain')
+    .description('pretrain the text-to-image model on the embedded world (resumes from output.dir when interrupted)')
+    .requiredOption('--config <file>', 'YAML config (e.g. configs/base.yaml)')
+    .option('--set <key=value>', 'override a config field, e.g. --set train.steps=100 (repeatable)', collect, [])
+    .option('--export <dir>', 'when finished, copy the EMA checkpoint here (e.g. checkpoints/base)')
+    .action(async (opts: { config: string; set: string[]; export?: string }) => {
+      const { loadConfig } = await import('../util/config.js');
+      const { PretrainConfigSchema, pretrain } = await import('../train/pretrain.js');
+      const { worldBatchSource } = await import('../data/world-source.js');
+      const { writeGrid } = await import('../eval/grid.js');
+      const cfg = loadConfig(PretrainConfigSchema, { path: opts.config, overrides: opts.set });
+      console.error(`config: ${JSON.stringify(cfg)}`);
+      const r = await pretrain(cfg, worldBatchSource({ seed: cfg.seed, imageSize: cfg.data.imageSize }), {
+        writeGrid: (p, images, labels) => writeGrid(p, images, labels, { cols: 4 }),
+      });
+      if (r.finished && opts.export) {
+        const { cp } = await import('node:fs/promises');
+        await cp(r.dir, resolve(opts.export), { recursive: true });
+        console.error(`exported ${r.dir} → ${opts.export}`);
+      }
+      console.log(JSON.stringify({ finished: r.finished, step: r.step, dir: r.dir }));
+    });
+
+  program
+    .command('sample')
+    .description('sample a labelled grid of images from a checkpoint and print the NFE used')
+    .requiredOption('--ckpt <dir>', 'checkpoint directory (e.g. checkpoints/base)')
+    .requiredOption('--prompt <text>', 'the prompt (repeatable: one row each)', collect, [])
+    .option('--n <n>', 'images per prompt', int('n'), 8)
+    .option('--steps <s>', 'sampling steps (default: the checkpoint\'s)', int('steps'))
+    .option('--cfg <w>', 'classifier-free guidance scale (default: the checkpoint\'s)', num('cfg'))
+    .option('--scheduler <name>', 'ddim or ddpm', 'ddim')
+    .option('--eta <eta>', 'DDIM η', num('eta'), 0)
+    .option('--seed <seed>', 'random seed', int('seed'), 0)
+    .option('--out <file>', 'output PNG', 'grid.png')
+    .action(async (opts: { ckpt: string; prompt: string[]; n: number; steps?: number; cfg?: number; scheduler: string; eta: number; seed: number; out: string }) => {
+      const torch = await import('../torch/index.js');
+      const { TextToImageModel } = await import('../models/t2i.js');
+      const { generate } = await import('../models/generate.js');
+      const { writeGrid } = await import('../eval/grid.js');
+      if (opts.n < 1) throw new Error('--n must be at least 1');
+      const model = await TextToImageModel.load(opts.ckpt);
+      model.train(false);
+      torch.manualSeed(opts.seed);
+      const prompts = opts.prompt.flatMap((p) => new Array<string>(opts.n).fill(p));
+      const t0 = performance.now();
+      const r = generate(model, prompts, { steps: opts.steps, guidanceScale: opts.cfg, scheduler: opts.scheduler, eta: opts.eta });
+      const sec = (performance.now() - t0) / 1000;
+      await writeGrid(opts.out, r.images, prompts, { cols: opts.n });
+      console.log(JSON.stringify({ out: opts.out, images: prompts.length, nfePerImage: r.nfePerImage, seconds: Number(sec.toFixed(2)) }));
+      r.images.dispose();
+      model.dispose();
+    });
+
+  program
+    .command('eval')
+    .description('sample held-out prompts of every category and score them with the world\'s evaluator; prints one JSON line last')
+    .requiredOption('--ckpt <dir>', 'checkpoint directory')
+    .option('--split <name>', 'prompt split', 'test')
+    .option('--per-category <k>', 'prompts per category (default: all)', int('per-category'))
+    .option('--images-per-prompt <n>', 'images per prompt', int('images-per-prompt'), 4)
+    .option('--steps <s>', 'sampling steps (default: the checkpoint\'s)', int('steps'))
+    .option('--cfg <w>', 'guidance scale (default: the checkpoint\'s)', num('cfg'))
+    .option('--seed <seed>', 'random seed', int('seed'), 0)
+    .option('--unconditional', 'sample with the empty prompt (the unconditional baseline)')
+    .option('--json', 'print only the JSON line')
+    .action(async (opts: { ckpt: string; split: string; perCategory?: number; imagesPerPrompt: number; steps?: number; cfg?: number; seed: number; unconditional?: boolean; json?: boolean }) => {
+      const { TextToImageModel } = await import('../models/t2i.js');
+      const { evaluateModel } = await import('../eval/model-eval.js');
+      const model = await TextToImageModel.load(opts.ckpt);
+      const r = evaluateModel(model, {
+        split: opts.split, perCategory: opts.perCategory, imagesPerPrompt: opts.imagesPerPrompt, steps: opts.steps,
+        guidanceScale: opts.cfg, seed: opts.seed, unconditional: opts.unconditional, progress: true,
+      });
+      const round = (v: number | null) => (v === null ? null : Number(v.toFixed(4)));
+      if (!opts.json) {
+        console.log('| category | score | seen | unseen | prompts | images |');
+        console.log('|---|---|---|---|---|---|');
+        for (const [c, s] of Object.entries(r.categories)) console.log(`| ${c} | ${round(s.score)} | ${round(s.seen) ?? '-'} | ${round(s.unseen) ?? '-'} | ${s.prompts} | ${s.images} |`);
+        console.log(`| mean | ${round(r.mean)} | | | | |`);
+      }
+      const categories = Object.fromEntries(Object.entries(r.categories).map(([c, s]) => [c, round(s.score)]));
+      const seenUnseen = Object.fromEntries(Object.entries(r.categories).map(([c, s]) => [c, { seen: round(s.seen), unseen: round(s.unseen) }]));
+      console.log(JSON.stringify({ ckpt: opts.ckpt, split: opts.split, unconditional: Boolean(opts.unconditional), ...categories, mean: round(r.mean), nfe_per_image: r.nfePerImage, seen_unseen: seenUnseen }));
+      model.dispose();
+    });
+}

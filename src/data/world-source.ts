@@ -1,0 +1,64 @@
+// Training batches from the embedded world, addressed by index: batch k is a pure function of
+// (seed, k), so a resumed run sees exactly the data it would have seen (exact resume needs this).
+// Prompts come from the train split; each image is rendered with its own derived seed.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as torch from '../torch/index.js';
+import { parsePrompt } from '../world/grammar.js';
+import { renderScene } from '../world/render.js';
+import { worldWords } from '../world/vocab.js';
+import type { SceneSpec } from '../world/spec.js';
+import { readJsonl } from '../util/jsonl.js';
+import type { BatchSource } from '../train/pretrain.js';
+
+export const SPLITS_DIR = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'data', 'splits');
+
+/** The prompts of a committed split (train, val, test) with their categories. */
+export function readSplit(split: string): { prompt: string; category: string; seen?: boolean }[] {
+  const rows = readJsonl(join(SPLITS_DIR, `${split}.jsonl`));
+  return rows.map((r, i) => {
+    if (typeof r.prompt !== 'string' || typeof r.category !== 'string') throw new Error(`split ${split}: line ${i + 1} lacks prompt or category`);
+    return r as { prompt: string; category: string; seen?: boolean };
+  });
+}
+
+/** A 32-bit mix of integers (splitmix-style), for per-(k, i) seeds. */
+function mix(...xs: number[]): number {
+  let h = 0x9e3779b9;
+  for (const x of xs) {
+    h = Math.imul(h ^ (x >>> 0), 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+  }
+  return h >>> 0;
+}
+
+export function worldBatchSource(opts: { seed: number; imageSize?: number; prompts?: string[] }): BatchSource {
+  const prompts = opts.prompts ?? readSplit('train').map((r) => r.prompt);
+  if (prompts.length === 0) throw new Error('worldBatchSource: no prompts');
+  const specs = new Map<number, SceneSpec>();
+  const spec = (j: number) => {
+    let s = specs.get(j);
+    if (!s) specs.set(j, (s = parsePrompt(prompts[j]!)));
+    return s;
+  };
+  const size = opts.imageSize ?? 32;
+  return {
+    vocabulary: worldWords(),
+    batch(k: number, n: number) {
+      const plane = size * size;
+      const data = new Float32Array(n * 3 * plane);
+      const chosen: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const j = mix(opts.seed, k, i, 1) % prompts.length;
+        const { image } = renderScene(spec(j), mix(opts.seed, k, i, 2), { resolution: size });
+        const src = image.data; // CHW in [0, 1]
+        const off = i * 3 * plane;
+        for (let p = 0; p < 3 * plane; p++) data[off + p] = src[p]! * 2 - 1; // → [−1, 1]
+        chosen.push(prompts[j]!);
+      }
+      return { images: torch.fromTypedArray(data, [n, 3, size, size]), prompts: chosen };
+    },
+  };
+}

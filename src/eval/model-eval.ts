@@ -1,0 +1,98 @@
+// Evaluates a text-to-image model on the world's held-out prompts: samples images for K prompts per
+// category, scores each with the world's evaluator (pixels only), and reports per-category scores
+// (seen and unseen attribute combinations apart), their mean, and the NFE per image.
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import type { TextToImageModel } from '../models/t2i.js';
+import { generate } from '../models/generate.js';
+import { evaluateImage } from '../world/evaluate.js';
+import { CATEGORIES, type Category } from '../world/vocab.js';
+import type { RgbImage } from '../world/image.js';
+import { readSplit } from '../data/world-source.js';
+import { Progress } from '../util/progress.js';
+
+export interface EvalOptions {
+  split?: string;
+  /** prompts per category (default: all of the split's) */
+  perCategory?: number;
+  imagesPerPrompt?: number;
+  steps?: number;
+  guidanceScale?: number;
+  seed?: number;
+  batchSize?: number;
+  /** sample with the empty prompt instead (the unconditional baseline), scoring against the same prompts */
+  unconditional?: boolean;
+  progress?: boolean;
+}
+
+export interface CategoryScore {
+  score: number;
+  seen: number | null;
+  unseen: number | null;
+  prompts: number;
+  images: number;
+}
+
+export interface EvalResult {
+  categories: Record<Category, CategoryScore>;
+  /** mean of the six category scores */
+  mean: number;
+  nfePerImage: number;
+  /** every image's score, for intervals: { prompt, category, seen, score } */
+  samples: { prompt: string; category: Category; seen: boolean; score: number }[];
+}
+
+/** One image of a [B, 3, H, W] tensor in [0, 1] as the world's CHW image. */
+export function tensorToRgbImages(images: Tensor): RgbImage[] {
+  const [b, , h, w] = images.shape as [number, number, number, number];
+  const all = images.toFloat32Array();
+  const out: RgbImage[] = [];
+  for (let i = 0; i < b; i++) out.push({ width: w, height: h, data: all.slice(i * 3 * h * w, (i + 1) * 3 * h * w) });
+  return out;
+}
+
+export function selectPrompts(split: string, perCategory?: number): { prompt: string; category: Category; seen: boolean }[] {
+  const rows = readSplit(split);
+  const out: { prompt: string; category: Category; seen: boolean }[] = [];
+  for (const c of CATEGORIES) {
+    const inCat = rows.filter((r) => r.category === c);
+    if (inCat.length === 0) throw new Error(`split ${split} has no prompts of category ${c}`);
+    for (const r of inCat.slice(0, perCategory ?? inCat.length)) out.push({ prompt: r.prompt, category: c, seen: r.seen !== false });
+  }
+  return out;
+}
+
+export function evaluateModel(model: TextToImageModel, opts: EvalOptions = {}): EvalResult {
+  const per = opts.imagesPerPrompt ?? 4;
+  const bs = opts.batchSize ?? 32;
+  const jobs = selectPrompts(opts.split ?? 'test', opts.perCategory).flatMap((p) => new Array(per).fill(p) as typeof p[]);
+  model.train(false);
+  torch.manualSeed(opts.seed ?? 0);
+  const samples: EvalResult['samples'] = [];
+  let nfe = 0;
+  const progress = opts.progress ? new Progress({ total: jobs.length, label: 'eval', unit: 'img' }) : null;
+  for (let i = 0; i < jobs.length; i += bs) {
+    const chunk = jobs.slice(i, i + bs);
+    const prompts = chunk.map((j) => (opts.unconditional ? '' : j.prompt));
+    const r = generate(model, prompts, { steps: opts.steps, guidanceScale: opts.unconditional ? 1 : opts.guidanceScale });
+    nfe = r.nfePerImage;
+    const imgs = tensorToRgbImages(r.images);
+    r.images.dispose();
+    chunk.forEach((j, k) => samples.push({ ...j, score: evaluateImage(imgs[k]!, j.prompt, j.category).score }));
+    progress?.update(Math.min(jobs.length, i + bs));
+  }
+  progress?.finish();
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+  const categories = {} as Record<Category, CategoryScore>;
+  for (const c of CATEGORIES) {
+    const s = samples.filter((x) => x.category === c);
+    categories[c] = {
+      score: mean(s.map((x) => x.score)) ?? 0,
+      seen: mean(s.filter((x) => x.seen).map((x) => x.score)),
+      unseen: mean(s.filter((x) => !x.seen).map((x) => x.score)),
+      prompts: new Set(s.map((x) => x.prompt)).size,
+      images: s.length,
+    };
+  }
+  return { categories, mean: mean(CATEGORIES.map((c) => categories[c].score)) ?? 0, nfePerImage: nfe, samples };
+}
