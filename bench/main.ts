@@ -1,6 +1,7 @@
 // `npm run bench -- NAME`: runs one benchmark by name (an unknown name lists the valid ones).
 const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   engine: () => import('./engine.js'),
+  model: () => import('./model.js'),
 };
 
 const name = process.argv[2] ?? 'engine';

@@ -32,9 +32,20 @@ export function registerModelCommands(program: Command): void {
       const { PretrainConfigSchema, pretrain } = await import('../train/pretrain.js');
       const { worldBatchSource } = await import('../data/world-source.js');
       const { writeGrid } = await import('../eval/grid.js');
+      const { readSplit } = await import('../data/world-source.js');
+      const { existsSync, readFileSync, writeFileSync, mkdirSync } = await import('node:fs');
+      const { join } = await import('node:path');
       const cfg = loadConfig(PretrainConfigSchema, { path: opts.config, overrides: opts.set });
       console.error(`config: ${JSON.stringify(cfg)}`);
-      const r = await pretrain(cfg, worldBatchSource({ seed: cfg.seed, imageSize: cfg.data.imageSize }), {
+      // the run keeps its own copy of the train prompts, so a resumed run sees the same data
+      // even if the committed split changes meanwhile
+      const promptsPath = join(cfg.output.dir, 'train-prompts.json');
+      if (!existsSync(promptsPath)) {
+        mkdirSync(cfg.output.dir, { recursive: true });
+        writeFileSync(promptsPath, JSON.stringify(readSplit('train').map((r) => r.prompt)));
+      }
+      const prompts = JSON.parse(readFileSync(promptsPath, 'utf8')) as string[];
+      const r = await pretrain(cfg, worldBatchSource({ seed: cfg.seed, imageSize: cfg.data.imageSize, prompts }), {
         writeGrid: (p, images, labels) => writeGrid(p, images, labels, { cols: 4 }),
       });
       if (r.finished && opts.export) {
