@@ -1,6 +1,7 @@
 // The `sharpen` command line: thin commands over the library (DESIGN.md: src/cli/).
 import { Command } from 'commander';
 import { registerModelCommands } from './model.js';
+import { registerWorldCommands } from './world.js';
 
 const program = new Command();
 program
@@ -17,6 +18,7 @@ program
     console.log(JSON.stringify({ torch: b.torch, cuda: b.cuda, cudaDevices: b.cudaDeviceCount, threads: torch.getNumThreads() }));
   });
 
+registerWorldCommands(program);
 registerModelCommands(program);
 
 try {

@@ -33,6 +33,7 @@ export function registerModelCommands(program: Command): void {
       const { worldBatchSource } = await import('../data/world-source.js');
       const { writeGrid } = await import('../eval/grid.js');
       const { readSplit } = await import('../data/world-source.js');
+      const { worldWords } = await import('../world/vocab.js');
       const { existsSync, readFileSync, writeFileSync, mkdirSync } = await import('node:fs');
       const { join } = await import('node:path');
       const cfg = loadConfig(PretrainConfigSchema, { path: opts.config, overrides: opts.set });
@@ -45,7 +46,11 @@ export function registerModelCommands(program: Command): void {
         writeFileSync(promptsPath, JSON.stringify(readSplit('train').map((r) => r.prompt)));
       }
       const prompts = JSON.parse(readFileSync(promptsPath, 'utf8')) as string[];
-      const r = await pretrain(cfg, worldBatchSource({ seed: cfg.seed, imageSize: cfg.data.imageSize, prompts }), {
+      // and of the vocabulary: token ids must mean the same words when the run resumes
+      const vocabPath = join(cfg.output.dir, 'vocabulary.json');
+      if (!existsSync(vocabPath)) writeFileSync(vocabPath, JSON.stringify(worldWords()));
+      const vocabulary = JSON.parse(readFileSync(vocabPath, 'utf8')) as string[];
+      const r = await pretrain(cfg, worldBatchSource({ seed: cfg.seed, imageSize: cfg.data.imageSize, prompts, vocabulary }), {
         writeGrid: (p, images, labels) => writeGrid(p, images, labels, { cols: 4 }),
       });
       if (r.finished && opts.export) {

@@ -34,7 +34,7 @@ function mix(...xs: number[]): number {
   return h >>> 0;
 }
 
-export function worldBatchSource(opts: { seed: number; imageSize?: number; prompts?: string[] }): BatchSource {
+export function worldBatchSource(opts: { seed: number; imageSize?: number; prompts?: string[]; vocabulary?: string[] }): BatchSource {
   const prompts = opts.prompts ?? readSplit('train').map((r) => r.prompt);
   if (prompts.length === 0) throw new Error('worldBatchSource: no prompts');
   const specs = new Map<number, SceneSpec>();
@@ -45,7 +45,7 @@ export function worldBatchSource(opts: { seed: number; imageSize?: number; promp
   };
   const size = opts.imageSize ?? 32;
   return {
-    vocabulary: worldWords(),
+    vocabulary: opts.vocabulary ?? worldWords(),
     batch(k: number, n: number) {
       const plane = size * size;
       const data = new Float32Array(n * 3 * plane);

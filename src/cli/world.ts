@@ -1,0 +1,168 @@
+// `sharpen world …`: the embedded world from the command line (thin over src/world, src/data).
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parsePrompt } from '../world/grammar.js';
+import { renderScene } from '../world/render.js';
+import { upscaleNearest, writePng } from '../world/image.js';
+import { evaluateImage } from '../world/evaluate.js';
+import { CATEGORIES, isCategory, type Category } from '../world/vocab.js';
+import { defaultSplitDir, generateSplits, loadSplit, writeSplits, SPLITS, type SplitName } from '../world/splits.js';
+import { runCheck, formatCheckTable } from '../world/check.js';
+import { makeWorldGrid } from '../world/grid.js';
+import { benchRender } from '../world/bench.js';
+import { evaluateFolder } from '../data/eval-folder.js';
+import { Progress } from '../util/progress.js';
+
+function int(name: string, min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
+    return n;
+  };
+}
+
+function category(v: string): Category {
+  if (!isCategory(v)) throw new InvalidArgumentError(`unknown category '${v}' (accepted: ${CATEGORIES.join(', ')})`);
+  return v;
+}
+
+/** Runs a command body; an Error becomes a one-line message and exit code 1, never a stack trace. */
+function action<A extends unknown[]>(fn: (...args: A) => void | Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      console.error(`error: ${(e as Error).message}`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+export function registerWorldCommands(program: Command): Command {
+  const world = program.command('world').description('the embedded compositional world: prompts, renderer, evaluator, splits');
+
+  world
+    .command('render')
+    .description('render a prompt to a PNG')
+    .requiredOption('--prompt <text>', 'e.g. "a small red striped circle above a large blue square"')
+    .option('--seed <n>', 'random seed (placement, jitter, background, noise)', int('seed'), 0)
+    .option('--out <file>', 'output PNG', 'world.png')
+    .option('--resolution <px>', 'image side: 32 or 64', int('resolution', 16), 32)
+    .option('--scale <k>', 'enlarge k× (nearest neighbour) for viewing', int('scale', 1), 1)
+    .option('--eval', 'also print the evaluator\'s breakdown for the rendering')
+    .action(action((o: { prompt: string; seed: number; out: string; resolution: number; scale: number; eval?: boolean }) => {
+      const spec = parsePrompt(o.prompt);
+      const { image } = renderScene(spec, o.seed, { resolution: o.resolution });
+      writePng(o.out, o.scale > 1 ? upscaleNearest(image, o.scale) : image);
+      if (o.eval) {
+        const ev = evaluateImage(image, spec, null, o.prompt);
+        for (const c of ev.checks) console.log(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: expected ${c.expected}, observed ${c.observed ?? 'nothing'}`);
+        console.log(JSON.stringify({ score: ev.score, pass: ev.pass }));
+      }
+      console.error(`wrote ${o.out}`);
+    }));
+
+  world
+    .command('prompts')
+    .description('print the prompts of a split')
+    .addOption(new Option('--split <name>', 'split').choices([...SPLITS]).default('test'))
+    .option('--category <name>', `one category (${CATEGORIES.join(', ')})`, category)
+    .option('--seen', 'only prompts whose combinations all occur in training')
+    .option('--unseen', 'only prompts with a held-out combination')
+    .option('--json', 'print the JSON lines instead of the text')
+    .action(action((o: { split: SplitName; category?: Category; seen?: boolean; unseen?: boolean; json?: boolean }) => {
+      let recs = loadSplit(o.split, o.category);
+      if (o.seen) recs = recs.filter((r) => r.seen);
+      if (o.unseen) recs = recs.filter((r) => !r.seen);
+      // `… | head` closes the pipe early: that is not an error
+      process.stdout.once('error', (e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EPIPE') throw e;
+      });
+      const lines = recs.map((r) => {
+        if (!o.json) return r.prompt;
+        const { spec: _spec, ...line } = r;
+        return JSON.stringify(line);
+      });
+      console.log(lines.join('\n'));
+    }));
+
+  world
+    .command('eval')
+    .description('score generated images against their prompts; prints a JSON summary per category')
+    .requiredOption('--images <dir>', 'folder of PNG/JPEG images')
+    .requiredOption('--prompts <file>', 'JSONL prompt file (e.g. data/splits/test.jsonl)')
+    .option('--out <file>', 'write every image\'s score and failed checks here (JSONL)')
+    .action(action((o: { images: string; prompts: string; out?: string }) => {
+      let bar: Progress | null = null;
+      const { scored, summary } = evaluateFolder(o.images, o.prompts, (done, total) => {
+        bar ??= new Progress({ total, label: 'eval', unit: 'img' });
+        bar.update(done);
+      });
+      if (o.out) {
+        mkdirSync(dirname(o.out), { recursive: true });
+        writeFileSync(o.out, scored.map((s) => JSON.stringify(s)).join('\n') + '\n');
+      }
+      console.log(JSON.stringify(summary));
+    }));
+
+  world
+    .command('check')
+    .description('measure the evaluator on rendered ground truth, swapped prompts, blank and noise images, and degraded images')
+    .option('--json', 'print only the JSON line (no table)')
+    .option('--per-category <n>', 'test prompts per category (default: all)', int('per-category', 1))
+    .option('--resolution <px>', 'image side', int('resolution', 16), 32)
+    .option('--seed <n>', 'seed of the renderings and degradations', int('seed'), 0)
+    .option('--blur <kind>', "degradation blur: 'binomial' (3×3, radius 1) or a Gaussian σ in pixels", 'binomial')
+    .action(action((o: { json?: boolean; perCategory?: number; resolution: number; seed: number; blur: string }) => {
+      const blur = o.blur === 'binomial' ? 'binomial' : Number(o.blur);
+      if (blur !== 'binomial' && !(blur > 0)) throw new Error(`--blur: expected 'binomial' or a positive σ, got '${o.blur}'`);
+      let bar: Progress | null = null;
+      const rep = runCheck({
+        perCategory: o.perCategory,
+        resolution: o.resolution,
+        seed: o.seed,
+        degradation: { blur },
+        onProgress: (done, total) => {
+          bar ??= new Progress({ total, label: 'world check', unit: 'prompt' });
+          bar.update(done);
+        },
+      });
+      if (!o.json) console.log(formatCheckTable(rep));
+      console.log(JSON.stringify(rep));
+    }));
+
+  world
+    .command('splits')
+    .description('regenerate the committed train/val/test prompt files (deterministic)')
+    .option('--out <dir>', 'where to write them', defaultSplitDir())
+    .option('--seed <n>', 'seed of the generation', int('seed'), 2023)
+    .action(action((o: { out: string; seed: number }) => {
+      const splits = generateSplits(o.seed);
+      writeSplits(o.out, splits);
+      for (const name of SPLITS) console.log(`${name}: ${splits[name].length} prompts (${splits[name].filter((r) => !r.seen).length} with unseen combinations)`);
+    }));
+
+  world
+    .command('grid')
+    .description('a PNG grid of ground-truth renderings, one row per category')
+    .option('--out <file>', 'output PNG', 'docs/images/world-grid.png')
+    .option('--per-category <n>', 'images per row', int('per-category', 1), 6)
+    .option('--scale <k>', 'enlargement', int('scale', 1), 3)
+    .action(action((o: { out: string; perCategory: number; scale: number }) => {
+      const g = makeWorldGrid({ perCategory: o.perCategory, scale: o.scale });
+      writePng(o.out, g.image);
+      for (const r of g.rows) console.log(`${r.category}: ${r.prompts.map((p) => `"${p}"`).join(' · ')}`);
+    }));
+
+  world
+    .command('bench')
+    .description('rendering speed on one core (and evaluator speed)')
+    .option('--seconds <s>', 'how long to render', (v) => Number(v), 3)
+    .option('--resolution <px>', 'image side', int('resolution', 16), 32)
+    .action(action((o: { seconds: number; resolution: number }) => {
+      console.log(JSON.stringify(benchRender({ seconds: o.seconds, resolution: o.resolution })));
+    }));
+
+  return world;
+}

@@ -1,0 +1,159 @@
+// A dataset of real images with captions, in the common `metadata.jsonl` convention (as used by
+// Hugging Face `datasets`' imagefolder and the diffusers training scripts): a folder of images
+// and a metadata.jsonl whose lines are {"file_name": "...", "text": "..."}.
+//
+// PNG and JPEG (recognised by content); each image is resized (shorter side to `resolution`,
+// anti-aliased), centre-cropped to a square and randomly flipped left–right. A missing, corrupt or
+// unreadable file is an Error naming it, or — with onError: 'skip' — is skipped and counted.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
+import { Rng } from '../world/rng.js';
+import { flipHorizontal, readImage, resizeCenterCrop, type RgbImage } from '../world/image.js';
+import { parsePrompt } from '../world/grammar.js';
+import type { SceneSpec } from '../world/spec.js';
+import { packImages, type ImageBatch, type PixelRange } from './batch.js';
+
+export interface ImageFolderOptions {
+  /** side of the square images produced (default 32) */
+  resolution?: number;
+  /** flip left–right with probability ½ (default true) */
+  randomFlip?: boolean;
+  /** seed of the shuffling and flips (default 0) */
+  seed?: number;
+  /** 'throw' (default): a bad file is an Error naming it; 'skip': skip it and count it */
+  onError?: 'throw' | 'skip';
+  /** pixel range of the batches (default [-1, 1]) */
+  range?: PixelRange;
+}
+
+export interface FolderEntry {
+  file: string;
+  text: string;
+  /** line of metadata.jsonl */
+  line: number;
+}
+
+export interface FolderBatch extends ImageBatch {
+  files: string[];
+}
+
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
+export class ImageFolderDataset {
+  readonly entries: FolderEntry[];
+  readonly resolution: number;
+  readonly randomFlip: boolean;
+  readonly seed: number;
+  readonly onError: 'throw' | 'skip';
+  readonly range: PixelRange;
+  /** files skipped so far (onError: 'skip') */
+  readonly skipped: SkippedFile[] = [];
+
+  constructor(readonly dir: string, opts: ImageFolderOptions = {}) {
+    this.resolution = opts.resolution ?? 32;
+    this.randomFlip = opts.randomFlip ?? true;
+    this.seed = opts.seed ?? 0;
+    this.onError = opts.onError ?? 'throw';
+    this.range = opts.range ?? '[-1,1]';
+    if (!Number.isInteger(this.resolution) || this.resolution < 1) throw new Error(`ImageFolderDataset: resolution must be a positive integer, got ${this.resolution}`);
+    this.entries = readMetadata(dir);
+  }
+
+  get length(): number {
+    return this.entries.length;
+  }
+
+  /** Loads, resizes, crops and (maybe) flips item i; throws an Error naming the file if it is bad. */
+  load(i: number, flip = false): RgbImage {
+    const e = this.entries[i];
+    if (!e) throw new Error(`ImageFolderDataset: index ${i} out of range (0…${this.entries.length - 1})`);
+    let img: RgbImage;
+    try {
+      img = readImage(e.file);
+    } catch (err) {
+      throw new Error(`image folder ${this.dir}: ${(err as Error).message} (metadata.jsonl line ${e.line})`);
+    }
+    const out = resizeCenterCrop(img, this.resolution);
+    return flip ? flipHorizontal(out) : out;
+  }
+
+  /**
+   * One epoch in a shuffled order (seeded by seed and epoch), in batches; the last batch may be
+   * smaller. Bad files throw, or are skipped and recorded in `skipped`.
+   */
+  *batches(batchSize: number, epoch = 0, shuffle = true): Generator<FolderBatch> {
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`ImageFolderDataset: batchSize must be a positive integer, got ${batchSize}`);
+    const rng = new Rng(this.seed, 'image-folder', epoch);
+    const order = this.entries.map((_, i) => i);
+    if (shuffle) rng.shuffle(order);
+    let imgs: RgbImage[] = [];
+    let items: FolderEntry[] = [];
+    const flush = (): FolderBatch => {
+      const { images, shape } = packImages(imgs, this.range);
+      const batch: FolderBatch = {
+        images,
+        shape,
+        range: this.range,
+        prompts: items.map((e) => e.text),
+        specs: items.map((e) => tryParse(e.text)),
+        files: items.map((e) => e.file),
+      };
+      imgs = [];
+      items = [];
+      return batch;
+    };
+    for (const i of order) {
+      const flip = this.randomFlip && rng.bool(0.5);
+      let img: RgbImage;
+      try {
+        img = this.load(i, flip);
+      } catch (err) {
+        if (this.onError === 'throw') throw err;
+        this.skipped.push({ file: this.entries[i]!.file, reason: (err as Error).message });
+        continue;
+      }
+      imgs.push(img);
+      items.push(this.entries[i]!);
+      if (imgs.length === batchSize) yield flush();
+    }
+    if (imgs.length > 0) yield flush();
+  }
+}
+
+function tryParse(text: string): SceneSpec | null {
+  try {
+    return parsePrompt(text);
+  } catch {
+    return null;
+  }
+}
+
+/** Reads and checks metadata.jsonl; every problem is an Error naming the file and line. */
+export function readMetadata(dir: string): FolderEntry[] {
+  const path = join(dir, 'metadata.jsonl');
+  if (!existsSync(path)) throw new Error(`image folder ${dir}: no metadata.jsonl (expected lines like {"file_name": "0001.png", "text": "a red circle"})`);
+  const root = resolve(dir);
+  const out: FolderEntry[] = [];
+  readFileSync(path, 'utf8').split('\n').forEach((raw, k) => {
+    const line = k + 1;
+    if (!raw.trim()) return;
+    let rec: unknown;
+    try {
+      rec = JSON.parse(raw);
+    } catch {
+      throw new Error(`${path}:${line}: not valid JSON`);
+    }
+    const r = rec as Record<string, unknown>;
+    if (typeof r !== 'object' || r === null || typeof r.file_name !== 'string' || typeof r.text !== 'string') {
+      throw new Error(`${path}:${line}: expected {"file_name": string, "text": string}`);
+    }
+    const file = resolve(root, r.file_name);
+    if (file !== root && !file.startsWith(root + sep)) throw new Error(`${path}:${line}: file_name '${r.file_name}' points outside the folder`);
+    out.push({ file, text: r.text, line });
+  });
+  if (out.length === 0) throw new Error(`${path}: no entries`);
+  return out;
+}
