@@ -149,10 +149,23 @@ export function registerWorldCommands(program: Command): Command {
     .option('--out <file>', 'output PNG', 'docs/images/world-grid.png')
     .option('--per-category <n>', 'images per row', int('per-category', 1), 6)
     .option('--scale <k>', 'enlargement', int('scale', 1), 3)
-    .action(action((o: { out: string; perCategory: number; scale: number }) => {
+    .option('--labelled <file>', 'also write the grid with each prompt (and its category) under its image')
+    .action(action(async (o: { out: string; perCategory: number; scale: number; labelled?: string }) => {
       const g = makeWorldGrid({ perCategory: o.perCategory, scale: o.scale });
       writePng(o.out, g.image);
       for (const r of g.rows) console.log(`${r.category}: ${r.prompts.map((p) => `"${p}"`).join(' · ')}`);
+      if (o.labelled) {
+        const torch = await import('../torch/index.js');
+        const { writeGrid } = await import('../eval/grid.js');
+        // the same renderings (seed k for the k-th image of a row, as makeWorldGrid does)
+        const items = g.rows.flatMap((r) => r.prompts.map((p, k) => ({ label: `${r.category}: ${p}`, image: renderScene(parsePrompt(p), k).image })));
+        const side = items[0]!.image.width;
+        const data = new Float32Array(items.length * 3 * side * side);
+        items.forEach((it, i) => data.set(it.image.data, i * 3 * side * side));
+        const images = torch.fromTypedArray(data, [items.length, 3, side, side]);
+        await writeGrid(o.labelled, images, items.map((it) => it.label), { cols: o.perCategory, scale: o.scale, labelLines: 4 });
+        images.dispose();
+      }
     }));
 
   world
