@@ -32,7 +32,7 @@ export function registerModelCommands(program: Command): void {
       const { PretrainConfigSchema, pretrain } = await import('../train/pretrain.js');
       const { worldBatchSource } = await import('../data/world-source.js');
       const { writeGrid } = await import('../eval/grid.js');
-      const { readSplit } = await import('../data/world-source.js');
+      const { loadSplit } = await import('../world/splits.js');
       const { worldWords } = await import('../world/vocab.js');
       const { existsSync, readFileSync, writeFileSync, mkdirSync } = await import('node:fs');
       const { join } = await import('node:path');
@@ -43,7 +43,7 @@ export function registerModelCommands(program: Command): void {
       const promptsPath = join(cfg.output.dir, 'train-prompts.json');
       if (!existsSync(promptsPath)) {
         mkdirSync(cfg.output.dir, { recursive: true });
-        writeFileSync(promptsPath, JSON.stringify(readSplit('train').map((r) => r.prompt)));
+        writeFileSync(promptsPath, JSON.stringify(loadSplit('train').map((r) => r.prompt)));
       }
       const prompts = JSON.parse(readFileSync(promptsPath, 'utf8')) as string[];
       // and of the vocabulary: token ids must mean the same words when the run resumes

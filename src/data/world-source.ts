@@ -1,26 +1,15 @@
-// Training batches from the embedded world, addressed by index: batch k is a pure function of
-// (seed, k), so a resumed run sees exactly the data it would have seen (exact resume needs this).
-// Prompts come from the train split; each image is rendered with its own derived seed.
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Training batches from the embedded world as pretraining's BatchSource: batch k is a pure function
+// of (seed, k), so a resumed run sees exactly the data it would have seen. Prompts come from the
+// train split (or a run's saved copy of it); each image is rendered with its own derived seed.
+// (data/world-stream.ts draws the same way with the world's own Rng; this one is kept because the
+// shipped base model's pretraining run uses its seeds, and its resume must see the same data.)
 import * as torch from '../torch/index.js';
 import { parsePrompt } from '../world/grammar.js';
 import { renderScene } from '../world/render.js';
 import { worldWords } from '../world/vocab.js';
 import type { SceneSpec } from '../world/spec.js';
-import { readJsonl } from '../util/jsonl.js';
+import { loadSplit } from '../world/splits.js';
 import type { BatchSource } from '../train/pretrain.js';
-
-export const SPLITS_DIR = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'data', 'splits');
-
-/** The prompts of a committed split (train, val, test) with their categories. */
-export function readSplit(split: string): { prompt: string; category: string; seen?: boolean }[] {
-  const rows = readJsonl(join(SPLITS_DIR, `${split}.jsonl`));
-  return rows.map((r, i) => {
-    if (typeof r.prompt !== 'string' || typeof r.category !== 'string') throw new Error(`split ${split}: line ${i + 1} lacks prompt or category`);
-    return r as { prompt: string; category: string; seen?: boolean };
-  });
-}
 
 /** A 32-bit mix of integers (splitmix-style), for per-(k, i) seeds. */
 function mix(...xs: number[]): number {
@@ -35,7 +24,7 @@ function mix(...xs: number[]): number {
 }
 
 export function worldBatchSource(opts: { seed: number; imageSize?: number; prompts?: string[]; vocabulary?: string[] }): BatchSource {
-  const prompts = opts.prompts ?? readSplit('train').map((r) => r.prompt);
+  const prompts = opts.prompts ?? loadSplit('train').map((r) => r.prompt);
   if (prompts.length === 0) throw new Error('worldBatchSource: no prompts');
   const specs = new Map<number, SceneSpec>();
   const spec = (j: number) => {

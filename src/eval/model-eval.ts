@@ -8,7 +8,7 @@ import { generate } from '../models/generate.js';
 import { evaluateImage } from '../world/evaluate.js';
 import { CATEGORIES, type Category } from '../world/vocab.js';
 import type { RgbImage } from '../world/image.js';
-import { readSplit } from '../data/world-source.js';
+import { loadSplit, SPLITS, type SplitName } from '../world/splits.js';
 import { Progress } from '../util/progress.js';
 
 export interface EvalOptions {
@@ -52,12 +52,13 @@ export function tensorToRgbImages(images: Tensor): RgbImage[] {
 }
 
 export function selectPrompts(split: string, perCategory?: number): { prompt: string; category: Category; seen: boolean }[] {
-  const rows = readSplit(split);
+  if (!(SPLITS as readonly string[]).includes(split)) throw new Error(`unknown split '${split}' (accepted: ${SPLITS.join(', ')})`);
+  const rows = loadSplit(split as SplitName);
   const out: { prompt: string; category: Category; seen: boolean }[] = [];
   for (const c of CATEGORIES) {
     const inCat = rows.filter((r) => r.category === c);
     if (inCat.length === 0) throw new Error(`split ${split} has no prompts of category ${c}`);
-    for (const r of inCat.slice(0, perCategory ?? inCat.length)) out.push({ prompt: r.prompt, category: c, seen: r.seen !== false });
+    for (const r of inCat.slice(0, perCategory ?? inCat.length)) out.push({ prompt: r.prompt, category: c, seen: r.seen });
   }
   return out;
 }

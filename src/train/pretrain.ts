@@ -11,7 +11,7 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { AdamW, EMA, LRScheduler, clipGradNorm, makeSchedule } from '../optim/index.js';
 import { NoiseSchedule } from '../diffusion/index.js';
-import { TextToImageModel, type ModelConfig } from '../models/t2i.js';
+import { TextToImageModel, ModelConfigSchema, type ModelConfig } from '../models/t2i.js';
 import { generate } from '../models/generate.js';
 import { JsonlWriter } from '../util/jsonl.js';
 import { Progress } from '../util/progress.js';
@@ -22,26 +22,12 @@ import {
 export const PretrainConfigSchema = z.object({
   /** seeds the weights' initialisation, the noise, the timesteps and the data */
   seed: z.number().int().min(0),
+  /** the architecture and schedule (the fields of the checkpoint's config.json that the run does not derive) */
   model: z.object({
-    textEncoder: z.object({
-      hiddenSize: z.number().int().positive(), layers: z.number().int().min(1), heads: z.number().int().min(1),
-      mlpRatio: z.number().int().min(1), maxLength: z.number().int().min(3),
-    }).strict(),
-    unet: z.object({
-      blockOutChannels: z.array(z.number().int().positive()).min(1),
-      crossAttention: z.array(z.boolean()).min(1),
-      layersPerBlock: z.number().int().min(1),
-      attentionHeadDim: z.number().int().positive(),
-      normNumGroups: z.number().int().positive(),
-      predictionType: z.enum(['epsilon', 'v_prediction']),
-    }).strict(),
-    schedule: z.object({
-      numTrainTimesteps: z.number().int().positive(),
-      betaSchedule: z.enum(['linear', 'scaled_linear', 'cosine']),
-      betaStart: z.number().positive(),
-      betaEnd: z.number().positive(),
-    }).strict(),
-    sampling: z.object({ steps: z.number().int().positive(), guidanceScale: z.number().min(0) }).strict(),
+    textEncoder: ModelConfigSchema.shape.textEncoder.omit({ vocabSize: true }),
+    unet: ModelConfigSchema.shape.unet.omit({ sampleSize: true, inChannels: true, outChannels: true, crossAttentionDim: true }),
+    schedule: ModelConfigSchema.shape.schedule,
+    sampling: ModelConfigSchema.shape.sampling,
   }).strict(),
   data: z.object({
     /** image side in pixels (the world renders 32 by default) */
