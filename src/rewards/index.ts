@@ -1,0 +1,57 @@
+// The rewards, registered by name. Import this module to use rewards by name:
+//   import { makeReward } from '../rewards/index.js';
+//   const r = await makeReward('mllm', { model: 'gpt-4o' });
+// Each new reward file adds one registerReward call here.
+import { CompositeReward, compositeConfigSchema } from './composite.js';
+import { MllmReward } from './mllm.js';
+import { makeReward, registerReward } from './registry.js';
+import type { Reward } from './reward.js';
+
+export * from './reward.js';
+export * from './registry.js';
+export { CompositeReward, RunningStats, compositeConfigSchema } from './composite.js';
+export type { CompositeOptions, CompositeTerm, CompositeTermDetail, Normalize } from './composite.js';
+export {
+  MllmReward,
+  MllmError,
+  Semaphore,
+  mllmOptionsSchema,
+  parseRubricReply,
+  extractJsonObject,
+  resolveEndpoint,
+} from './mllm.js';
+export type { MllmOptions, MllmDetail, MllmFailureDetail, MllmStats, RubricScores } from './mllm.js';
+
+registerReward(
+  'mllm',
+  (opts) => new MllmReward(opts as ConstructorParameters<typeof MllmReward>[0]),
+  'MLLM grader (GPT-4o-style rubric, overall 0–10) through an OpenAI-compatible endpoint; ' +
+    'SHARPEN_MLLM_BASE_URL / SHARPEN_MLLM_API_KEY / SHARPEN_MLLM_MODEL',
+);
+
+registerReward(
+  'composite',
+  async (opts) => {
+    const parsed = compositeConfigSchema.safeParse(opts);
+    if (!parsed.success) {
+      throw new Error(
+        'composite reward: ' + parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; '),
+      );
+    }
+    const c = parsed.data;
+    const built: Reward[] = [];
+    try {
+      for (const t of c.terms) built.push(await makeReward(t.name, t.opts));
+    } catch (e) {
+      for (const r of built) r.dispose?.();
+      throw e;
+    }
+    return new CompositeReward({
+      terms: c.terms.map((t, k) => ({ reward: built[k]!, weight: t.weight })),
+      normalize: c.normalize,
+      ...(c.name !== undefined ? { name: c.name } : {}),
+      ...(c.eps !== undefined ? { eps: c.eps } : {}),
+    });
+  },
+  'weighted sum of rewards by name, each normalised by its declared scale or by running mean/std',
+);

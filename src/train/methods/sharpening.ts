@@ -1,0 +1,471 @@
+// Diffusion-Sharpening (Tian et al. 2025, "Diffusion-Sharpening: Fine-tuning Diffusion Models with
+// Denoising Trajectory Sharpening", arXiv 2502.12146), its two losses as pure functions over a
+// model, a reward callback and a batch; the algorithm is the one of METHOD.md, "Diffusion-Sharpening".
+//
+// Both variants share one core: for every example (x0, c) draw t ~ U[0, T) and m' = min(m, 1 + ⌊t/Δ⌋),
+// n noises ε_i, x_t^i = √ᾱ_t x0 + √(1−ᾱ_t) ε_i, and unroll m' DDIM steps from t with stride Δ = ⌊T/S⌋,
+// keeping ε̂_{i,k} and x̂0_{i,k}; R_i = mean_k R(decode(x̂0_{i,k}), c), L_i = mean_k ‖ε̂_{i,k} − ε_i‖²
+// (‖·‖² is the mean over C·H·W, as F.mse_loss, and the target is the original ε_i at every step).
+//   SFT:  loss = mean_b L_{b,i*},  i* = argmax_i R_{b,i} per example (METHOD.md step 5: the authors'
+//         code takes the argmax across the whole batch, which is only right at batch size 1).
+//   RLHF: w = argmax R, l = argmin R per prompt; ref_i under the frozen reference;
+//         loss = mean_b −log σ(β((ref_w − ref_l) − (L_w − L_l))); (R_w − R_l) is logged, not added.
+//
+// Decisions of "Choices that the authors' code leaves open":
+// - Layout: the B·n trajectories are rows r = b·n + i (example-major) and go through the network
+//   as one batch with per-sample timesteps. Examples have different m'; rows are active at step k
+//   while k < m'_b and only active rows are run (a shrinking batch; this is the "mask": no row ever
+//   sees a timestep below 0, and a finished row adds neither reward nor loss).
+// - gradPath 'recompute' (default): every trajectory is rolled out under noGrad (storing t, ε_i,
+//   the DDIM noises z when η > 0, and x at each step), the winners (and losers) are chosen, and
+//   only those are unrolled again with a graph from x_t, replaying the same z. 'full' keeps the
+//   graph of all n (the authors' way) and indexes the chosen rows; both give the same gradient.
+// - detachBetweenSteps: false (default, as the authors' code: the gradient runs through the whole
+//   unrolled trajectory) or true (x is detached between steps: a truncated, per-step gradient).
+// - v-prediction models: ε̂ is the ε implied by the output (schedule.predictX0AndEps), so the target
+//   stays ε_i, as METHOD.md states.
+// - Ties in R pick the lowest trajectory index (argmax and argmin alike). When all n rewards of a
+//   prompt are equal, w = l and that prompt's RLHF term is log 2 with no gradient.
+// - Rewards are only compared within an example (argmax/argmin), so their scale does not matter.
+//   A non-finite reward is an Error naming the value, the example, the trajectory and the step.
+// - The scheduler's S is set to o.S (setTimesteps) if it differs, so its stride is Δ = ⌊T/S⌋.
+import * as torch from '../../torch/index.js';
+import type { Tensor } from '../../torch/index.js';
+import type { NoiseSchedule, Scheduler } from '../../diffusion/index.js';
+import type { TextToImageModel } from '../../models/t2i.js';
+import type { TextEncoding } from '../../models/text-encoder.js';
+
+/** A reward of images in [0, 1] ([N, 3, H, W]) under their prompts; need not be differentiable. */
+export type RewardFn = (images01: Tensor, prompts: string[]) => Promise<number[]>;
+
+export interface SharpeningOptions {
+  /** n, trajectories per example (paper's best 3) */
+  n: number;
+  /** m, unrolled steps per trajectory (paper's best 3) */
+  m: number;
+  /** S, inference steps that set the stride Δ = ⌊T/S⌋ (default 25, as the authors' code) */
+  S: number;
+  /** DDIM η during the unroll (default 0) */
+  eta: number;
+  /** 'recompute' (default): roll out all n without a graph, recompute only the chosen with one
+   *  (same gradient, ~1/n of the memory); 'full': keep the graph of all n (the authors' way) */
+  gradPath: 'recompute' | 'full';
+  /** detach x between unrolled steps (truncated gradient) instead of back-propagating through the
+   *  whole trajectory (default false, as the authors' code) */
+  detachBetweenSteps: boolean;
+  /** RLHF: DPO β in the no-½ convention (default 2500) */
+  beta: number;
+  /** RLHF: reference loss at the first step only ('first', the authors') or over the same m' steps */
+  referenceOver: 'first' | 'all';
+}
+
+export const SHARPENING_DEFAULTS: Readonly<SharpeningOptions> = Object.freeze({
+  n: 3, m: 3, S: 25, eta: 0, gradPath: 'recompute', detachBetweenSteps: false, beta: 2500, referenceOver: 'first',
+});
+
+export interface SharpeningBatchResult {
+  /** scalar, with the graph to the model's parameters */
+  loss: Tensor;
+  logs: {
+    /** mean of R_i over all B·n trajectories */
+    rewardMean: number;
+    /** mean over examples of max_i R_i */
+    rewardBest: number;
+    /** mean over examples of min_i R_i */
+    rewardWorst: number;
+    /** i* (SFT) or w (RLHF) per example, in [0, n) */
+    chosen: number[];
+    /** l per prompt (RLHF) */
+    rejected?: number[];
+    /** mean over prompts of R_w − R_l (RLHF; logged only: it carries no gradient) */
+    rewardGap?: number;
+  };
+}
+
+/** Fixed draws instead of the global generator's (tests, exact replays). */
+export interface SharpeningDraws {
+  /** t per example, integers in [0, T) */
+  t: number[];
+  /** ε per trajectory, [B·n, C, H, W], rows b·n + i */
+  noise: Tensor;
+}
+
+// ------------------------------------------------------------------ the shared core
+
+/** One unrolled step over the rows active at it. */
+interface StepRecord {
+  /** positions of the active rows in the unroll's row list */
+  pos: number[];
+  /** global trajectory ids (b·n + i) of the active rows */
+  ids: number[];
+  /** timesteps of the active rows */
+  t: number[];
+  /** ε̂ [A, C, H, W] (with a graph when recorded with one) */
+  epsHat: Tensor;
+  /** x̂0 [A, C, H, W], detached */
+  x0Hat: Tensor;
+  /** x the step started from [A, C, H, W], detached */
+  xIn: Tensor;
+  /** DDIM noise z of the step [A, C, H, W] (η > 0), detached */
+  z: Tensor | null;
+}
+
+interface Plan {
+  B: number;
+  n: number;
+  T: number;
+  delta: number;
+  /** t per example */
+  t: number[];
+  /** m' per example */
+  mPrime: number[];
+  /** ε per trajectory [B·n, C, H, W] */
+  eps: Tensor;
+  /** x_t per trajectory [B·n, C, H, W] */
+  xt: Tensor;
+}
+
+function resolve(fn: string, opts: Partial<SharpeningOptions>): SharpeningOptions {
+  const o = { ...SHARPENING_DEFAULTS, ...opts };
+  const posInt = (k: 'n' | 'm' | 'S') => {
+    if (!Number.isSafeInteger(o[k]) || o[k] < 1) throw new Error(`${fn}: option ${k} must be a positive integer, got ${o[k]}`);
+  };
+  posInt('n');
+  posInt('m');
+  posInt('S');
+  if (!(o.eta >= 0 && o.eta <= 1)) throw new Error(`${fn}: option eta must be in [0, 1], got ${o.eta}`);
+  if (!(o.beta > 0) || !Number.isFinite(o.beta)) throw new Error(`${fn}: option beta must be a positive number, got ${o.beta}`);
+  if (o.gradPath !== 'recompute' && o.gradPath !== 'full') {
+    throw new Error(`${fn}: unknown gradPath '${String(o.gradPath)}': valid ones are recompute, full`);
+  }
+  if (o.referenceOver !== 'first' && o.referenceOver !== 'all') {
+    throw new Error(`${fn}: unknown referenceOver '${String(o.referenceOver)}': valid ones are first, all`);
+  }
+  return o;
+}
+
+function int64(values: number[]): Tensor {
+  return torch.fromTypedArray(BigInt64Array.from(values.map((v) => BigInt(v))), [values.length]);
+}
+
+/** Steps 1–2 of METHOD.md: t, m' per example; ε_i and x_t^i per trajectory. The caller disposes eps, xt. */
+function drawPlan(
+  fn: string, schedule: NoiseSchedule, scheduler: Scheduler, x0Rows: Tensor, B: number, o: SharpeningOptions,
+  draws?: SharpeningDraws,
+): Plan {
+  if (scheduler.schedule.numTrainTimesteps !== schedule.numTrainTimesteps) {
+    throw new Error(`${fn}: the scheduler's schedule has T = ${scheduler.schedule.numTrainTimesteps}, the schedule T = ${schedule.numTrainTimesteps}`);
+  }
+  const T = schedule.numTrainTimesteps;
+  if (o.S > T) throw new Error(`${fn}: S = ${o.S} exceeds T = ${T}`);
+  if (scheduler.numInferenceSteps !== o.S) scheduler.setTimesteps(o.S);
+  const delta = schedule.stride(o.S); // Δ = ⌊T/S⌋, the scheduler's stride too
+  const n = o.n;
+  let t: number[];
+  if (draws) {
+    t = [...draws.t];
+    if (t.length !== B) throw new Error(`${fn}: draws.t has ${t.length} timesteps for ${B} examples`);
+    for (const v of t) if (!Number.isInteger(v) || v < 0 || v >= T) throw new Error(`${fn}: draws.t holds ${v}, outside [0, ${T - 1}]`);
+    const want = [B * n, ...x0Rows.shape.slice(1)];
+    if (draws.noise.shape.join() !== want.join()) {
+      throw new Error(`${fn}: draws.noise has shape [${draws.noise.shape.join(', ')}], expected [${want.join(', ')}]`);
+    }
+  } else {
+    // step 1: t ~ U[0, T) per example
+    const tt = torch.randint(0, T, [B]);
+    t = Array.from(tt.toTypedArray() as BigInt64Array, (v) => Number(v));
+    tt.dispose();
+  }
+  // m' = min(m, 1 + ⌊t/Δ⌋): the last step starts at t − (m'−1)Δ ≥ 0
+  const mPrime = t.map((s) => Math.min(o.m, 1 + Math.floor(s / delta)));
+  return torch.tidy(() => {
+    // step 2: n noises per example; x_t^i = √ᾱ_t x0 + √(1−ᾱ_t) ε_i
+    const eps = draws ? draws.noise.detach() : torch.randn([B * n, ...x0Rows.shape.slice(1)], { dtype: x0Rows.dtype });
+    const tRows = int64(t.flatMap((s) => new Array<number>(n).fill(s)));
+    const xt = schedule.addNoise(x0Rows.detach(), eps, tRows);
+    return { B, n, T, delta, t, mPrime, eps, xt };
+  });
+}
+
+/**
+ * Step 3 of METHOD.md: unrolls the trajectories `ids` (global ids b·n + i) from x_t for m'_b DDIM
+ * steps, one batched network call per step over the rows still active. With `replay`, the DDIM
+ * noise of each step is taken from that earlier unroll (same ids), so the trajectory is the same.
+ * Runs with the graph when gradients are enabled; x̂0, x and z are stored detached.
+ */
+function unroll(
+  model: TextToImageModel, scheduler: Scheduler, text: TextEncoding, plan: Plan, ids: number[],
+  o: SharpeningOptions, replay?: StepRecord[],
+): StepRecord[] {
+  return torch.tidy(() => {
+    const records: StepRecord[] = [];
+    let pos = ids.map((_, j) => j);
+    let x = plan.xt.indexSelect(0, int64(ids)); // [R, C, H, W]
+    for (let k = 0; pos.length > 0; k++) {
+      const rowIds = pos.map((j) => ids[j]!);
+      const examples = rowIds.map((id) => Math.floor(id / plan.n));
+      const tk = examples.map((b) => plan.t[b]! - k * plan.delta); // t − kΔ ≥ 0 while k < m'_b
+      const exIdx = int64(examples);
+      const tTensor = int64(tk);
+      const modelOut = model.predict(x, tTensor, {
+        hidden: text.hidden.indexSelect(0, exIdx), pooled: text.pooled.indexSelect(0, exIdx), mask: text.mask.indexSelect(0, exIdx),
+      });
+      let z: Tensor | undefined;
+      if (replay && o.eta > 0) {
+        const rec = replay[k];
+        if (!rec) throw new Error(`sharpening: internal: no step ${k} to replay`);
+        z = rec.z!.indexSelect(0, int64(rowIds.map((id) => rec.ids.indexOf(id))));
+      }
+      const out = scheduler.step(modelOut, tTensor, x, { eta: o.eta, ...(z ? { noise: z } : {}) });
+      // ε̂: the network's ε, or the one implied by a v output
+      const epsHat = scheduler.schedule.predictionType === 'epsilon'
+        ? modelOut
+        : scheduler.schedule.predictX0AndEps(modelOut, x, tTensor).eps;
+      records.push({
+        pos, ids: rowIds, t: tk, epsHat, x0Hat: out.predOriginalSample.detach(), xIn: x.detach(),
+        z: out.noise ? out.noise.detach() : null,
+      });
+      // the rows that take step k + 1
+      const keep: number[] = [];
+      pos.forEach((j, a) => { if (k + 1 < plan.mPrime[examples[a]!]!) keep.push(a); });
+      if (keep.length === 0) break;
+      const next = keep.length === pos.length ? out.prevSample : out.prevSample.indexSelect(0, int64(keep));
+      x = o.detachBetweenSteps ? next.detach() : next;
+      pos = keep.map((a) => pos[a]!);
+    }
+    return records;
+  });
+}
+
+/** Step 4: L_r = mean_k ‖ε̂_{r,k} − ε_r‖² per row of the unroll ([R], with the records' graph). */
+function trajectoryLoss(records: StepRecord[], plan: Plan, R: number, ids: number[]): Tensor {
+  return torch.tidy(() => {
+    let sum = torch.zeros([R], { dtype: plan.eps.dtype });
+    for (const rec of records) {
+      const target = plan.eps.indexSelect(0, int64(rec.ids));
+      const perRow = rec.epsHat.sub(target).square().mean([1, 2, 3]); // [A]
+      sum = sum.scatterAdd(0, int64(rec.pos), perRow);
+    }
+    const mp = ids.map((id) => plan.mPrime[Math.floor(id / plan.n)]!);
+    return sum.div(torch.fromTypedArray(Float32Array.from(mp), [R]).to(sum.dtype));
+  });
+}
+
+/** RLHF step 3: ref_r = mean over the first (or all m') steps of ‖ε_ref(x, t, c) − ε_r‖², no graph. */
+function referenceLoss(
+  reference: TextToImageModel, schedule: NoiseSchedule, prompts: string[], records: StepRecord[], plan: Plan, R: number, ids: number[],
+  over: 'first' | 'all',
+): Tensor {
+  return torch.noGrad(() => torch.tidy(() => {
+    const text = reference.encode(prompts);
+    const used = over === 'first' ? records.slice(0, 1) : records;
+    let sum = torch.zeros([R], { dtype: plan.eps.dtype });
+    for (const rec of used) {
+      const exIdx = int64(rec.ids.map((id) => Math.floor(id / plan.n)));
+      const out = reference.predict(rec.xIn, int64(rec.t), {
+        hidden: text.hidden.indexSelect(0, exIdx), pooled: text.pooled.indexSelect(0, exIdx), mask: text.mask.indexSelect(0, exIdx),
+      });
+      const epsRef = schedule.predictionType === 'epsilon' ? out : schedule.predictX0AndEps(out, rec.xIn, int64(rec.t)).eps;
+      const perRow = epsRef.sub(plan.eps.indexSelect(0, int64(rec.ids))).square().mean([1, 2, 3]);
+      sum = sum.scatterAdd(0, int64(rec.pos), perRow);
+    }
+    const steps = ids.map((id) => (over === 'first' ? 1 : plan.mPrime[Math.floor(id / plan.n)]!));
+    return sum.div(torch.fromTypedArray(Float32Array.from(steps), [R]).to(sum.dtype));
+  }));
+}
+
+/** Step 3's scores: R_r = mean_k R(decode(x̂0_{r,k}), c) for every trajectory of the rollout. */
+async function scoreTrajectories(
+  fn: string, records: StepRecord[], plan: Plan, prompts: string[], reward: RewardFn,
+): Promise<number[]> {
+  const sums = new Array<number>(plan.B * plan.n).fill(0);
+  for (let k = 0; k < records.length; k++) {
+    const rec = records[k]!;
+    const images = torch.tidy(() => rec.x0Hat.add(1).div(2).clamp(0, 1)); // decode: [-1, 1] → [0, 1]
+    const rowPrompts = rec.ids.map((id) => prompts[Math.floor(id / plan.n)]!);
+    let r: number[];
+    try {
+      r = await reward(images, rowPrompts);
+    } finally {
+      images.dispose();
+    }
+    if (!Array.isArray(r) || r.length !== rec.ids.length) {
+      throw new Error(`${fn}: the reward returned ${Array.isArray(r) ? `${r.length} values` : String(r)} for ${rec.ids.length} images`);
+    }
+    rec.ids.forEach((id, a) => {
+      const v = r[a]!;
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        const b = Math.floor(id / plan.n);
+        throw new Error(
+          `${fn}: the reward is ${String(v)} for example ${b} (prompt ${JSON.stringify(prompts[b])}), trajectory ${id % plan.n}, ` +
+          `unrolled step ${k} (timestep ${rec.t[a]}); a reward must be a finite number`,
+        );
+      }
+      sums[id]! += v;
+    });
+  }
+  return sums.map((s, id) => s / plan.mPrime[Math.floor(id / plan.n)]!);
+}
+
+/** argmax/argmin of R within each example (ties: the lowest index). */
+function selectPerExample(R: number[], B: number, n: number): { best: number[]; worst: number[] } {
+  const best: number[] = [];
+  const worst: number[] = [];
+  for (let b = 0; b < B; b++) {
+    let hi = 0;
+    let lo = 0;
+    for (let i = 1; i < n; i++) {
+      if (R[b * n + i]! > R[b * n + hi]!) hi = i;
+      if (R[b * n + i]! < R[b * n + lo]!) lo = i;
+    }
+    best.push(hi);
+    worst.push(lo);
+  }
+  return { best, worst };
+}
+
+function rewardLogs(R: number[], B: number, n: number, best: number[], worst: number[]) {
+  const mean = (v: number[]) => v.reduce((a, c) => a + c, 0) / v.length;
+  return {
+    rewardMean: mean(R),
+    rewardBest: mean(best.map((i, b) => R[b * n + i]!)),
+    rewardWorst: mean(worst.map((i, b) => R[b * n + i]!)),
+  };
+}
+
+function disposeRecords(records: StepRecord[] | null): void {
+  for (const r of records ?? []) for (const t of [r.epsHat, r.x0Hat, r.xIn, r.z]) t?.dispose();
+}
+
+/**
+ * The rollout of all B·n trajectories, their rewards, and the unroll that carries the graph for the
+ * rows `chosenIds(R)` ('full': the rollout itself; 'recompute': a replay of those rows only).
+ * Returns the graph unroll and where each chosen id sits in it.
+ */
+async function rolloutAndChoose(
+  fn: string, model: TextToImageModel, scheduler: Scheduler, plan: Plan, prompts: string[], reward: RewardFn,
+  o: SharpeningOptions, chosenIds: (R: number[]) => number[],
+  use: (graph: StepRecord[], graphIds: number[], at: (ids: number[]) => number[], R: number[]) => Tensor,
+): Promise<{ loss: Tensor; R: number[] }> {
+  const all = Array.from({ length: plan.B * plan.n }, (_, j) => j);
+  let rollout: StepRecord[] | null = null;
+  let graph: StepRecord[] | null = null;
+  try {
+    if (o.gradPath === 'full') {
+      // the authors' way: the graph of all n trajectories (and every unrolled step)
+      rollout = torch.tidy(() => unroll(model, scheduler, model.encode(prompts), plan, all, o));
+    } else {
+      rollout = torch.noGrad(() => torch.tidy(() => unroll(model, scheduler, model.encode(prompts), plan, all, o)));
+    }
+    const R = await scoreTrajectories(fn, rollout, plan, prompts, reward);
+    const ids = chosenIds(R);
+    if (o.gradPath === 'full') {
+      const loss = use(rollout, all, (want) => want, R);
+      return { loss, R };
+    }
+    // recompute only the chosen trajectories with a graph, replaying the rollout's DDIM noise
+    const rolled = rollout;
+    graph = torch.enableGrad(() => torch.tidy(() => unroll(model, scheduler, model.encode(prompts), plan, ids, o, rolled)));
+    const loss = use(graph, ids, (want) => want.map((id) => ids.indexOf(id)), R);
+    return { loss, R };
+  } finally {
+    disposeRecords(rollout);
+    disposeRecords(graph);
+  }
+}
+
+// ------------------------------------------------------------------ SFT-Diffusion-Sharpening
+
+/**
+ * SFT-Diffusion-Sharpening (METHOD.md steps 1–5; Tian et al. 2025, §3): the loss of the best of n
+ * short trajectories per example. batch.x0 is [B, 3, H, W] in [−1, 1], one prompt per image.
+ * Draws t and ε from the global generator (seed it with torch.manualSeed), or uses `draws`.
+ */
+export async function sftSharpeningLoss(
+  model: TextToImageModel, schedule: NoiseSchedule, scheduler: Scheduler,
+  batch: { x0: Tensor; prompts: string[] }, reward: RewardFn, opts: Partial<SharpeningOptions> = {},
+  draws?: SharpeningDraws,
+): Promise<SharpeningBatchResult> {
+  const fn = 'sftSharpeningLoss';
+  const o = resolve(fn, opts);
+  const B = batch.x0.shape[0]!;
+  if (batch.x0.ndim !== 4) throw new Error(`${fn}: batch.x0 must be [B, C, H, W], got [${batch.x0.shape.join(', ')}]`);
+  if (batch.prompts.length !== B) throw new Error(`${fn}: ${batch.prompts.length} prompts for ${B} images`);
+  const n = o.n;
+  const x0Rows = torch.tidy(() => batch.x0.detach().repeatInterleave(n, 0)); // [B·n, C, H, W], rows b·n + i
+  const plan = drawPlan(fn, schedule, scheduler, x0Rows, B, o, draws);
+  x0Rows.dispose();
+  try {
+    let best: number[] = [];
+    let worst: number[] = [];
+    const { loss, R } = await rolloutAndChoose(fn, model, scheduler, plan, batch.prompts, reward, o,
+      (R) => {
+        // step 5: i* = argmax_i R_i per example (not across the batch)
+        ({ best, worst } = selectPerExample(R, B, n));
+        return best.map((i, b) => b * n + i);
+      },
+      (graph, graphIds, at) => torch.tidy(() => {
+        const L = trajectoryLoss(graph, plan, graphIds.length, graphIds); // [R]
+        return L.indexSelect(0, int64(at(best.map((i, b) => b * n + i)))).mean(); // mean_b L_{b,i*}
+      }),
+    );
+    return { loss, logs: { ...rewardLogs(R, B, n, best, worst), chosen: best } };
+  } finally {
+    plan.eps.dispose();
+    plan.xt.dispose();
+  }
+}
+
+// ------------------------------------------------------------------ RLHF-Diffusion-Sharpening
+
+/**
+ * RLHF-Diffusion-Sharpening (METHOD.md; Tian et al. 2025, §3): a Diffusion-DPO-style loss between
+ * the best and the worst of n trajectories per prompt, against a frozen reference.
+ * batch.x0: the n images per prompt the caller generated with the current model, [B·n, 3, H, W] in
+ * [−1, 1], rows b·n + i; batch.prompts: the B prompts.
+ */
+export async function rlhfSharpeningLoss(
+  model: TextToImageModel, reference: TextToImageModel, schedule: NoiseSchedule, scheduler: Scheduler,
+  batch: { x0: Tensor; prompts: string[] }, reward: RewardFn, opts: Partial<SharpeningOptions> = {},
+  draws?: SharpeningDraws,
+): Promise<SharpeningBatchResult> {
+  const fn = 'rlhfSharpeningLoss';
+  const o = resolve(fn, opts);
+  const n = o.n;
+  if (n < 2) throw new Error(`${fn}: needs n ≥ 2 trajectories per prompt (a winner and a loser), got n = ${n}`);
+  const B = batch.prompts.length;
+  if (batch.x0.ndim !== 4) throw new Error(`${fn}: batch.x0 must be [B·n, C, H, W], got [${batch.x0.shape.join(', ')}]`);
+  if (batch.x0.shape[0] !== B * n) {
+    throw new Error(`${fn}: batch.x0 holds ${batch.x0.shape[0]} images for ${B} prompts × n = ${n}: expected ${B * n} (rows b·n + i)`);
+  }
+  const plan = drawPlan(fn, schedule, scheduler, batch.x0, B, o, draws);
+  try {
+    let w: number[] = [];
+    let l: number[] = [];
+    const { loss, R } = await rolloutAndChoose(fn, model, scheduler, plan, batch.prompts, reward, o,
+      (R) => {
+        // step 5: w = argmax R, l = argmin R per prompt
+        ({ best: w, worst: l } = selectPerExample(R, B, n));
+        return [...w.map((i, b) => b * n + i), ...l.map((i, b) => b * n + i)];
+      },
+      (graph, graphIds, at) => torch.tidy(() => {
+        const L = trajectoryLoss(graph, plan, graphIds.length, graphIds); // [R], policy, with graph
+        const ref = referenceLoss(reference, schedule, batch.prompts, graph, plan, graphIds.length, graphIds, o.referenceOver); // [R]
+        const wIdx = int64(at(w.map((i, b) => b * n + i)));
+        const lIdx = int64(at(l.map((i, b) => b * n + i)));
+        const refDiff = ref.indexSelect(0, wIdx).sub(ref.indexSelect(0, lIdx)); // ref_w − ref_l
+        const modelDiff = L.indexSelect(0, wIdx).sub(L.indexSelect(0, lIdx)); // L_w − L_l
+        // −log σ(β((ref_w − ref_l) − (L_w − L_l))), mean over prompts
+        return torch.F.logsigmoid(refDiff.sub(modelDiff).mul(o.beta)).neg().mean();
+      }),
+    );
+    const gaps = w.map((i, b) => R[b * n + i]! - R[b * n + l[b]!]!);
+    return {
+      loss,
+      logs: { ...rewardLogs(R, B, n, w, l), chosen: w, rejected: l, rewardGap: gaps.reduce((a, c) => a + c, 0) / B },
+    };
+  } finally {
+    plan.eps.dispose();
+    plan.xt.dispose();
+  }
+}
