@@ -5,23 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { Tokenizer, BOS, EOS, UNK } from '../../src/models/tokenizer.js';
-import { TextToImageModel, type ModelConfig } from '../../src/models/t2i.js';
+import { TextToImageModel } from '../../src/models/t2i.js';
+import { tinyConfig, tinyWords } from '../helpers/tiny-model.js';
 
-const words = ['a', 'red', 'blue', 'circle', 'square', 'above', 'small'];
-
-export function tinyConfig(): ModelConfig {
-  return {
-    format: 'sharpen-t2i/1',
-    tokenizer: { words, maxLength: 8 },
-    textEncoder: { vocabSize: words.length + 4, maxLength: 8, hiddenSize: 16, layers: 1, heads: 2, mlpRatio: 2 },
-    unet: {
-      sampleSize: 8, inChannels: 3, outChannels: 3, blockOutChannels: [8, 16], crossAttention: [false, true],
-      layersPerBlock: 1, crossAttentionDim: 16, attentionHeadDim: 8, normNumGroups: 4, predictionType: 'epsilon',
-    },
-    schedule: { numTrainTimesteps: 1000, betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02 },
-    sampling: { steps: 10, guidanceScale: 3 },
-  };
-}
+const words = tinyWords;
 
 test('tokenizer: bos/eos/pad, unknown words warn once by name, decode inverts encode', () => {
   const warnings: string[] = [];

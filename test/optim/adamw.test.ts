@@ -3,18 +3,7 @@ import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import { AdamW } from '../../src/optim/index.js';
 
-const f64 = { dtype: 'float64' } as const;
-const param = (values: number[]): torch.Tensor => torch.tensor(values, { ...f64, requiresGrad: true });
-const values = (t: torch.Tensor): number[] => [...(t.toTypedArray() as Float64Array)];
-function setGrad(p: torch.Tensor, g: number[]): void {
-  torch.tidy(() => {
-    p.grad = torch.tensor(g, f64);
-  });
-}
-function assertClose(actual: number[], expected: number[], tol: number, msg = ''): void {
-  assert.equal(actual.length, expected.length, msg);
-  actual.forEach((a, i) => assert.ok(Math.abs(a - expected[i]!) <= tol, `${msg}[${i}]: ${a} vs ${expected[i]} (tolerance ${tol})`));
-}
+import { param, values, setGrad, assertClose } from './helpers.js';
 
 /** AdamW by hand (the formulas of torch.optim.AdamW's documentation), element by element. */
 function adamwByHand(

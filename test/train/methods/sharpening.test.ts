@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../../src/torch/index.js';
 import type { Tensor } from '../../../src/torch/index.js';
-import { TextToImageModel, type ModelConfig } from '../../../src/models/t2i.js';
+import { TextToImageModel } from '../../../src/models/t2i.js';
+import { tinyConfig } from '../../helpers/tiny-model.js';
 import { generate, noiseSchedule, makeModelScheduler } from '../../../src/models/generate.js';
 import { AdamW } from '../../../src/optim/index.js';
 import {
@@ -11,22 +12,6 @@ import {
 
 torch.setNumThreads(1); // a long job shares this machine; the model is tiny
 
-const words = ['a', 'red', 'blue', 'circle', 'square', 'above', 'small'];
-
-// the 8×8 model of test/models/models.test.ts
-function tinyConfig(): ModelConfig {
-  return {
-    format: 'sharpen-t2i/1',
-    tokenizer: { words, maxLength: 8 },
-    textEncoder: { vocabSize: words.length + 4, maxLength: 8, hiddenSize: 16, layers: 1, heads: 2, mlpRatio: 2 },
-    unet: {
-      sampleSize: 8, inChannels: 3, outChannels: 3, blockOutChannels: [8, 16], crossAttention: [false, true],
-      layersPerBlock: 1, crossAttentionDim: 16, attentionHeadDim: 8, normNumGroups: 4, predictionType: 'epsilon',
-    },
-    schedule: { numTrainTimesteps: 1000, betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02 },
-    sampling: { steps: 10, guidanceScale: 3 },
-  };
-}
 
 function setup(seed = 0) {
   torch.manualSeed(seed);
