@@ -4,6 +4,7 @@
 // Each new reward file adds one registerReward call here.
 import { CompositeReward, compositeConfigSchema } from './composite.js';
 import { MllmReward } from './mllm.js';
+import { CompositionalReward, type CompositionalOptions } from './compositional.js';
 import { makeReward, registerReward } from './registry.js';
 import type { Reward } from './reward.js';
 
@@ -20,6 +21,8 @@ export {
   extractJsonObject,
   resolveEndpoint,
 } from './mllm.js';
+export { CompositionalReward, compositionalOptionsSchema } from './compositional.js';
+export type { CompositionalOptions, CompositionalDetail } from './compositional.js';
 export type { MllmOptions, MllmDetail, MllmFailureDetail, MllmStats, RubricScores } from './mllm.js';
 
 registerReward(
@@ -27,6 +30,12 @@ registerReward(
   (opts) => new MllmReward(opts as ConstructorParameters<typeof MllmReward>[0]),
   'MLLM grader (GPT-4o-style rubric, overall 0–10) through an OpenAI-compatible endpoint; ' +
     'SHARPEN_MLLM_BASE_URL / SHARPEN_MLLM_API_KEY / SHARPEN_MLLM_MODEL',
+);
+
+registerReward(
+  'compositional',
+  (opts) => new CompositionalReward(opts as CompositionalOptions),
+  "the world's evaluator: fraction of the prompt's checks (objects, attributes, counts, relations) the image passes, 0–1",
 );
 
 registerReward(
