@@ -70,25 +70,39 @@ export function registerModelCommands(program: Command): void {
     .option('--steps <s>', 'sampling steps (default: the checkpoint\'s)', int('steps'))
     .option('--cfg <w>', 'classifier-free guidance scale (default: the checkpoint\'s)', num('cfg'))
     .option('--scheduler <name>', 'ddim or ddpm', 'ddim')
-    .option('--eta <eta>', 'DDIM η', num('eta'), 0)
+    .option('--eta <eta>', 'DDIM η (default 0; demon and free2guide: 1)', num('eta'))
     .option('--seed <seed>', 'random seed', int('seed'), 0)
     .option('--out <file>', 'output PNG', 'grid.png')
-    .action(async (opts: { ckpt: string; prompt: string[]; n: number; steps?: number; cfg?: number; scheduler: string; eta: number; seed: number; out: string }) => {
+    .option('--method <name>', 'inference-time method: plain, best-of-n, zero-order, demon, free2guide', 'plain')
+    .option('--reward <name>', 'registered reward the method optimises (e.g. compositional)')
+    .option('--budget-nfe <n>', 'NFE per image the method may spend; it sizes itself to fit', int('budget-nfe'))
+    .action(async (opts: { ckpt: string; prompt: string[]; n: number; steps?: number; cfg?: number; scheduler: string; eta?: number; seed: number; out: string; method: string; reward?: string; budgetNfe?: number }) => {
       const torch = await import('../torch/index.js');
       const { TextToImageModel } = await import('../models/t2i.js');
-      const { generate } = await import('../models/generate.js');
+      const { getMethod } = await import('../sample/index.js');
+      const { makeReward } = await import('../rewards/index.js');
       const { writeGrid } = await import('../eval/grid.js');
       if (opts.n < 1) throw new Error('--n must be at least 1');
+      const method = getMethod(opts.method);
       const model = await TextToImageModel.load(opts.ckpt);
+      const reward = opts.reward ? await makeReward(opts.reward) : undefined;
       model.train(false);
       torch.manualSeed(opts.seed);
       const prompts = opts.prompt.flatMap((p) => new Array<string>(opts.n).fill(p));
       const t0 = performance.now();
-      const r = generate(model, prompts, { steps: opts.steps, guidanceScale: opts.cfg, scheduler: opts.scheduler, eta: opts.eta });
+      const r = await method.sample(model, prompts, {
+        steps: opts.steps, guidanceScale: opts.cfg, scheduler: opts.scheduler, eta: opts.eta, reward, budgetNfe: opts.budgetNfe,
+      });
       const sec = (performance.now() - t0) / 1000;
       await writeGrid(opts.out, r.images, prompts, { cols: opts.n });
-      console.log(JSON.stringify({ out: opts.out, images: prompts.length, nfePerImage: r.nfePerImage, seconds: Number(sec.toFixed(2)) }));
+      const scores = r.log.scores?.filter((v) => !Number.isNaN(v));
+      const meanReward = scores?.length ? Number((scores.reduce((a, b) => a + b, 0) / scores.length).toFixed(4)) : undefined;
+      console.log(JSON.stringify({
+        out: opts.out, images: prompts.length, method: opts.method, nfePerImage: r.nfePerImage, budgetNfe: opts.budgetNfe ?? null,
+        settings: r.log.settings, reward: opts.reward ?? null, meanReward, rewardCalls: r.log.rewardCalls, seconds: Number(sec.toFixed(2)),
+      }));
       r.images.dispose();
+      reward?.dispose?.();
       model.dispose();
     });
 
@@ -103,15 +117,27 @@ export function registerModelCommands(program: Command): void {
     .option('--cfg <w>', 'guidance scale (default: the checkpoint\'s)', num('cfg'))
     .option('--seed <seed>', 'random seed', int('seed'), 0)
     .option('--unconditional', 'sample with the empty prompt (the unconditional baseline)')
+    .option('--method <name>', 'inference-time method: plain, best-of-n, zero-order, demon, free2guide', 'plain')
+    .option('--reward <name>', 'registered reward the method optimises (e.g. compositional)')
+    .option('--budget-nfe <n>', 'NFE per image the method may spend; it sizes itself to fit', int('budget-nfe'))
     .option('--json', 'print only the JSON line')
-    .action(async (opts: { ckpt: string; split: string; perCategory?: number; imagesPerPrompt: number; steps?: number; cfg?: number; seed: number; unconditional?: boolean; json?: boolean }) => {
+    .action(async (opts: { ckpt: string; split: string; perCategory?: number; imagesPerPrompt: number; steps?: number; cfg?: number; seed: number; unconditional?: boolean; method: string; reward?: string; budgetNfe?: number; json?: boolean }) => {
       const { TextToImageModel } = await import('../models/t2i.js');
       const { evaluateModel } = await import('../eval/model-eval.js');
+      const { getMethod } = await import('../sample/index.js');
+      const { makeReward } = await import('../rewards/index.js');
+      getMethod(opts.method); // an unknown name fails before the model loads
+      if (opts.unconditional && (opts.method !== 'plain' || opts.reward || opts.budgetNfe !== undefined)) {
+        throw new Error('--unconditional samples plainly: it takes no --method, --reward or --budget-nfe');
+      }
       const model = await TextToImageModel.load(opts.ckpt);
-      const r = evaluateModel(model, {
+      const reward = opts.reward ? await makeReward(opts.reward) : undefined;
+      const r = await evaluateModel(model, {
         split: opts.split, perCategory: opts.perCategory, imagesPerPrompt: opts.imagesPerPrompt, steps: opts.steps,
         guidanceScale: opts.cfg, seed: opts.seed, unconditional: opts.unconditional, progress: true,
+        method: opts.unconditional ? undefined : { name: opts.method, options: { reward, budgetNfe: opts.budgetNfe } },
       });
+      reward?.dispose?.();
       const round = (v: number | null) => (v === null ? null : Number(v.toFixed(4)));
       if (!opts.json) {
         console.log('| category | score | seen | unseen | prompts | images |');
@@ -121,7 +147,7 @@ export function registerModelCommands(program: Command): void {
       }
       const categories = Object.fromEntries(Object.entries(r.categories).map(([c, s]) => [c, round(s.score)]));
       const seenUnseen = Object.fromEntries(Object.entries(r.categories).map(([c, s]) => [c, { seen: round(s.seen), unseen: round(s.unseen) }]));
-      console.log(JSON.stringify({ ckpt: opts.ckpt, split: opts.split, unconditional: Boolean(opts.unconditional), ...categories, mean: round(r.mean), nfe_per_image: r.nfePerImage, seen_unseen: seenUnseen }));
+      console.log(JSON.stringify({ ckpt: opts.ckpt, split: opts.split, unconditional: Boolean(opts.unconditional), method: opts.method, reward: opts.reward ?? null, budget_nfe: opts.budgetNfe ?? null, ...categories, mean: round(r.mean), nfe_per_image: r.nfePerImage, seen_unseen: seenUnseen }));
       model.dispose();
     });
 }

@@ -5,6 +5,7 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { TextToImageModel } from '../models/t2i.js';
 import { generate } from '../models/generate.js';
+import { getMethod } from '../sample/index.js';
 import { evaluateImage } from '../world/evaluate.js';
 import { CATEGORIES, type Category } from '../world/vocab.js';
 import type { RgbImage } from '../world/image.js';
@@ -22,6 +23,9 @@ export interface EvalOptions {
   batchSize?: number;
   /** sample with the empty prompt instead (the unconditional baseline), scoring against the same prompts */
   unconditional?: boolean;
+  /** an inference-time method (src/sample) in place of plain generation: its registered name and its
+   *  options (reward, budgetNfe, …; steps and guidanceScale come from here). Absent: plain generate(). */
+  method?: { name: string; options?: Record<string, unknown> };
   progress?: boolean;
 }
 
@@ -63,7 +67,9 @@ export function selectPrompts(split: string, perCategory?: number): { prompt: st
   return out;
 }
 
-export function evaluateModel(model: TextToImageModel, opts: EvalOptions = {}): EvalResult {
+export async function evaluateModel(model: TextToImageModel, opts: EvalOptions = {}): Promise<EvalResult> {
+  if (opts.method && opts.unconditional) throw new Error('evaluateModel: method and unconditional exclude each other');
+  const method = opts.method ? getMethod(opts.method.name) : null;
   const per = opts.imagesPerPrompt ?? 4;
   const bs = opts.batchSize ?? 32;
   const jobs = selectPrompts(opts.split ?? 'test', opts.perCategory).flatMap((p) => new Array(per).fill(p) as typeof p[]);
@@ -75,7 +81,9 @@ export function evaluateModel(model: TextToImageModel, opts: EvalOptions = {}): 
   for (let i = 0; i < jobs.length; i += bs) {
     const chunk = jobs.slice(i, i + bs);
     const prompts = chunk.map((j) => (opts.unconditional ? '' : j.prompt));
-    const r = generate(model, prompts, { steps: opts.steps, guidanceScale: opts.unconditional ? 1 : opts.guidanceScale });
+    const r = method
+      ? await method.sample(model, prompts, { steps: opts.steps, guidanceScale: opts.guidanceScale, ...opts.method!.options })
+      : generate(model, prompts, { steps: opts.steps, guidanceScale: opts.unconditional ? 1 : opts.guidanceScale });
     nfe = r.nfePerImage;
     const imgs = tensorToRgbImages(r.images);
     r.images.dispose();
