@@ -20,6 +20,7 @@ program
 
 registerWorldCommands(program);
 registerModelCommands(program);
+(await import('./labels.js')).registerLabelCommands(program);
 
 try {
   await program.parseAsync(process.argv);

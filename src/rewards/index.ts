@@ -5,6 +5,8 @@
 import { CompositeReward, compositeConfigSchema } from './composite.js';
 import { MllmReward } from './mllm.js';
 import { CompositionalReward, type CompositionalOptions } from './compositional.js';
+import { PreferenceReward } from './preference.js';
+import { AestheticReward } from './aesthetic.js';
 import { makeReward, registerReward } from './registry.js';
 import type { Reward } from './reward.js';
 
@@ -24,6 +26,8 @@ export {
 export { CompositionalReward, compositionalOptionsSchema } from './compositional.js';
 export type { CompositionalOptions, CompositionalDetail } from './compositional.js';
 export type { MllmOptions, MllmDetail, MllmFailureDetail, MllmStats, RubricScores } from './mllm.js';
+export { PreferenceReward, preferenceOptionsSchema } from './preference.js';
+export { AestheticReward, aestheticOptionsSchema } from './aesthetic.js';
 
 registerReward(
   'mllm',
@@ -63,4 +67,16 @@ registerReward(
     });
   },
   'weighted sum of rewards by name, each normalised by its declared scale or by running mean/std',
+);
+
+registerReward(
+  'preference',
+  (opts) => PreferenceReward.load(opts as Parameters<typeof PreferenceReward.load>[0]),
+  'learned human-preference reward (ImageReward analogue): Bradley–Terry model on annotator pairs, ≈ N(0, 1) on base samples; { ckpt? }',
+);
+
+registerReward(
+  'aesthetic',
+  (opts) => AestheticReward.load(opts as Parameters<typeof AestheticReward.load>[0]),
+  'LAION-aesthetics-style predictor: MLP on frozen CLIP image embeddings, 1–10; { ckpt? }',
 );

@@ -1,0 +1,150 @@
+// Commands for the learned rewards: generate labelled data with the scripted annotator, and train
+// the preference model and the aesthetic head on it.
+//   sharpen labels generate --ckpt checkpoints/base --pairs 3000 --out data/preferences
+//   sharpen train-preference --labels data/preferences --out checkpoints/preference
+//   sharpen train-aesthetic  --labels data/preferences --out checkpoints/aesthetic
+import type { Command } from 'commander';
+
+function int(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n)) throw new Error(`--${name} must be an integer, got '${v}'`);
+    return n;
+  };
+}
+function num(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got '${v}'`);
+    return n;
+  };
+}
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+export function registerLabelCommands(program: Command): void {
+  const labels = program.command('labels').description('preference labels and ratings from the scripted annotator (docs/annotator.md)');
+  labels
+    .command('generate')
+    .description('sample pairs of base-model images for train-split prompts and label them with the scripted annotator')
+    .requiredOption('--ckpt <dir>', 'text-to-image checkpoint (e.g. checkpoints/base)')
+    .requiredOption('--pairs <n>', 'number of pairs', int('pairs'))
+    .requiredOption('--out <dir>', 'output directory (pairs.jsonl, ratings.jsonl, images/)')
+    .option('--seed <seed>', 'random seed (prompts, sampling settings, noises)', int('seed'), 0)
+    .option('--mix <list>', 'sampling settings steps:guidance, comma-separated (default: 20:4 twice, 10:4, 5:4, 3:4, 20:1, 20:2, 20:8)')
+    .option('--batch <n>', 'images per sampling call', int('batch'), 64)
+    .option('--noise <sigma>', "the annotator's inconsistency σ (0: deterministic)", num('noise'), 0)
+    .option('--tie-band <b>', 'utility difference below which a pair is a tie', num('tie-band'), 0.02)
+    .action(async (opts: { ckpt: string; pairs: number; out: string; seed: number; mix?: string; batch: number; noise: number; tieBand: number }) => {
+      const { TextToImageModel } = await import('../models/t2i.js');
+      const { generateLabels, parseSamplingMix, DEFAULT_SAMPLING_MIX } = await import('../rewards/label-generation.js');
+      const { loadSplit } = await import('../world/splits.js');
+      const mix = opts.mix ? parseSamplingMix(opts.mix) : DEFAULT_SAMPLING_MIX;
+      console.error(`config: ${JSON.stringify({ ...opts, mix })}`);
+      const model = await TextToImageModel.load(opts.ckpt);
+      try {
+        const r = generateLabels(model, {
+          pairs: opts.pairs, prompts: loadSplit('train').map((p) => p.prompt), out: opts.out, seed: opts.seed, mix,
+          batchSize: opts.batch, annotator: { noise: opts.noise, tieBand: opts.tieBand, seed: opts.seed }, progress: true,
+        });
+        console.log(JSON.stringify({ out: opts.out, ...r, meanRating: Number(r.meanRating.toFixed(3)), seconds: Number(r.seconds.toFixed(1)) }));
+      } finally {
+        model.dispose();
+      }
+    });
+
+  program
+    .command('train-preference')
+    .description('train the preference reward (Bradley–Terry on pairs) and report held-out agreement')
+    .requiredOption('--labels <dir>', 'labels directory with pairs.jsonl')
+    .requiredOption('--out <dir>', 'checkpoint directory to write (e.g. checkpoints/preference)')
+    .option('--encoder <kind>', "'conv' (own encoder + the world's text encoder) or 'clip' (head on frozen CLIP)")
+    .option('--text-ckpt <dir>', "where the world's text encoder comes from (encoder conv)", 'checkpoints/base')
+    .option('--clip <dir>', 'CLIP checkpoint (encoder clip)', 'checkpoints/clip')
+    .option('--set <key=value>', 'override a training field, e.g. --set epochs=20 (repeatable)', collect, [])
+    .action(async (opts: { labels: string; out: string; encoder?: string; textCkpt: string; clip: string; set: string[] }) => {
+      const { join, relative, resolve } = await import('node:path');
+      const { mkdirSync, rmSync } = await import('node:fs');
+      const { loadConfig } = await import('../util/config.js');
+      const { JsonlWriter } = await import('../util/jsonl.js');
+      const rm = await import('../train/reward-models.js');
+      const overrides = [...(opts.encoder ? [`encoder=${opts.encoder}`] : []), ...opts.set];
+      const cfg = loadConfig(rm.PreferenceTrainSchema, { base: rm.PREFERENCE_TRAIN_DEFAULTS, overrides });
+      console.error(`config: ${JSON.stringify(cfg)}`);
+      const data = rm.loadPairData(join(opts.labels, 'pairs.jsonl'), cfg.heldOut);
+      const deps: import('../train/reward-models.js').PreferenceTrainDeps = { progress: true };
+      let cleanup = () => {};
+      if (cfg.encoder === 'conv') {
+        const { TextToImageModel } = await import('../models/t2i.js');
+        const base = await TextToImageModel.load(opts.textCkpt);
+        deps.text = { tokenizer: base.config.tokenizer, textEncoder: base.config.textEncoder, weights: base.textEncoder.stateDict() };
+        cleanup = () => base.dispose();
+      } else {
+        const { loadClipEmbedder, weightsFingerprint } = await import('../models/embedder.js');
+        const embedder = await loadClipEmbedder(opts.clip);
+        deps.clip = { embedder, dir: relative(resolve(opts.out), resolve(opts.clip)) || '.', sha256: weightsFingerprint(opts.clip) };
+        cleanup = () => embedder.dispose?.();
+      }
+      mkdirSync(opts.out, { recursive: true });
+      rmSync(join(opts.out, 'metrics.jsonl'), { force: true });
+      const log = new JsonlWriter(join(opts.out, 'metrics.jsonl'));
+      deps.onEpoch = (rec) => log.write(rec);
+      try {
+        const r = rm.trainPreference(data, cfg, deps);
+        const round = (v: number) => Number(v.toFixed(4));
+        const metrics = Object.fromEntries(Object.entries(r.metrics).map(([k, v]) => [k, round(v)]));
+        await r.model.save(opts.out, r.config, {
+          train: cfg, metrics, labels: opts.labels, textCkpt: cfg.encoder === 'conv' ? opts.textCkpt : undefined, time: new Date().toISOString(),
+          note: 'agreement: held-out pairs (prompts hashed into the held-out fraction); ties excluded, and with ties as ½',
+        });
+        log.write({ final: 1, ...metrics });
+        console.log(JSON.stringify({ out: opts.out, encoder: cfg.encoder, ...metrics }));
+        r.model.dispose();
+      } finally {
+        data.images.dispose();
+        cleanup();
+      }
+    });
+
+  program
+    .command('train-aesthetic')
+    .description('train the aesthetic head (MLP on frozen CLIP image embeddings, MSE on 1–10 ratings) and report held-out correlation')
+    .requiredOption('--labels <dir>', 'labels directory with ratings.jsonl')
+    .requiredOption('--out <dir>', 'checkpoint directory to write (e.g. checkpoints/aesthetic)')
+    .option('--clip <dir>', 'CLIP checkpoint', 'checkpoints/clip')
+    .option('--set <key=value>', 'override a training field, e.g. --set epochs=200 (repeatable)', collect, [])
+    .action(async (opts: { labels: string; out: string; clip: string; set: string[] }) => {
+      const { join, relative, resolve } = await import('node:path');
+      const { mkdirSync, rmSync } = await import('node:fs');
+      const { loadConfig } = await import('../util/config.js');
+      const { JsonlWriter } = await import('../util/jsonl.js');
+      const { loadClipEmbedder, weightsFingerprint } = await import('../models/embedder.js');
+      const rm = await import('../train/reward-models.js');
+      const cfg = loadConfig(rm.AestheticTrainSchema, { base: rm.AESTHETIC_TRAIN_DEFAULTS, overrides: opts.set });
+      console.error(`config: ${JSON.stringify(cfg)}`);
+      const data = rm.loadRatingData(join(opts.labels, 'ratings.jsonl'), cfg.heldOut);
+      const clip = await loadClipEmbedder(opts.clip);
+      mkdirSync(opts.out, { recursive: true });
+      rmSync(join(opts.out, 'metrics.jsonl'), { force: true });
+      const log = new JsonlWriter(join(opts.out, 'metrics.jsonl'));
+      try {
+        const t0 = performance.now();
+        const emb = rm.embedImages(clip, data.images);
+        console.error(`embedded ${data.ratings.length} images in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        const r = rm.trainAesthetic(emb, data.ratings, data.heldOut, cfg, { dir: relative(resolve(opts.out), resolve(opts.clip)) || '.', sha256: weightsFingerprint(opts.clip) }, {
+          onEpoch: (rec) => log.write(rec), progress: true,
+        });
+        emb.dispose();
+        const round = (v: number) => Number(v.toFixed(4));
+        const metrics = Object.fromEntries(Object.entries(r.metrics).map(([k, v]) => [k, round(v)]));
+        await r.head.save(opts.out, { train: cfg, metrics, labels: opts.labels, time: new Date().toISOString() });
+        log.write({ final: 1, ...metrics });
+        console.log(JSON.stringify({ out: opts.out, ...metrics }));
+        r.head.dispose();
+      } finally {
+        data.images.dispose();
+        clip.dispose?.();
+      }
+    });
+}
