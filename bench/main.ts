@@ -2,6 +2,7 @@
 const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   engine: () => import('./engine.js'),
   model: () => import('./model.js'),
+  rewards: () => import('./rewards.js'),
 };
 
 const name = process.argv[2] ?? 'engine';
