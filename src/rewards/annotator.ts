@@ -12,7 +12,8 @@
 //                 (desaturated, shifted or muddy colours score low);
 //   framing     — how much of the foreground lies away from the image border (a ramp over the outer
 //                 3 px at 32×32: objects cut by the border score low);
-//   artefacts   — a clean background: no pixel noise, no smooth blotches, no stray specks.
+//   artefacts   — a clean background: no pixel noise, no smooth blotches, no stray specks, and
+//                 some background left at all (an image covered in "foreground" is clutter).
 // Rating = 1 + 9 · Σ w_k term_k (weights sum to 1). Without a prompt, correctness is dropped and the
 // other weights renormalised: the prompt-free "aesthetic" rating (LAION-aesthetics style ratings are
 // about the image alone). A choice compares the prompt-aware utilities u = Σ w_k term_k: |u_A − u_B|
@@ -55,6 +56,8 @@ export const ANNOTATOR_CONSTANTS = {
   speckArea: 6,
   /** artefacts: speck score exp(−speck pixels / this) (px at 32×32) */
   speckScale: 8,
+  /** artefacts: clutter score 1 up to the first foreground fraction, falling linearly to 0 at the second */
+  clutterCover: [0.5, 0.85] as const,
 };
 
 export interface AnnotatorOptions {
@@ -279,7 +282,9 @@ function analyse(img: RgbImage, prompt: string | null): Analysis {
   }
   const bgIdx: number[] = [];
   for (let y = 1; y < H - 1; y++) for (let x = 1; x < W - 1; x++) if (!near[y * W + x]) bgIdx.push(y * W + x);
-  let artefacts = 1;
+  // with (almost) no clean background left there is nothing to judge it by, and that is itself
+  // the worst artefact: the image is clutter
+  let artefacts = 0;
   if (bgIdx.length >= 8) {
     // pixel noise: the pixel minus its 3×3 mean; blotches: the 3×3 mean minus a plane fitted to the background
     const smooth = new Float32Array(3 * bgIdx.length);
@@ -299,10 +304,15 @@ function analyse(img: RgbImage, prompt: string | null): Analysis {
     const blotchRms = planeResidualRms(bgIdx, smooth, W, H);
     const { sizes } = components(fg, W, H);
     const speck = sizes.filter((s) => s < C.speckArea * k * k).reduce((a, b) => a + b, 0);
+    // clutter: the world's scenes cover at most about half the image
+    const cover = fgCount / n;
+    const [c0, c1] = C.clutterCover;
+    const clutter = cover <= c0 ? 1 : cover >= c1 ? 0 : (c1 - cover) / (c1 - c0);
     artefacts =
       (1 / (1 + (noiseRms / C.noiseScale) ** 2)) *
       (1 / (1 + (blotchRms / C.blotchScale) ** 2)) *
-      Math.exp(-speck / (C.speckScale * k * k));
+      Math.exp(-speck / (C.speckScale * k * k)) *
+      clutter;
   }
 
   return {

@@ -156,3 +156,12 @@ test('annotator: bad options and inputs are clear errors', () => {
   assert.throws(() => ann.rate(nan), /non-finite/);
   assert.throws(() => ann.choose(clean[0]!, clean[1]!, 'a red elephant'), /cannot judge the prompt/);
 });
+
+test('annotator: clutter (an image with hardly any background) has the worst artefacts score', () => {
+  const rng = new Rng(1);
+  const junk = createImage(32, 32);
+  for (let i = 0; i < junk.data.length; i++) junk.data[i] = rng.float();
+  const t = ann.analyse(junk, 'a red circle').terms;
+  assert.equal(t.artefacts, 0);
+  assert.ok(ann.rate(junk).rating < 6, `random pixels rate ${ann.rate(junk).rating}`);
+});
