@@ -32,7 +32,7 @@ export function registerLabelCommands(program: Command): void {
     .requiredOption('--pairs <n>', 'number of pairs', int('pairs'))
     .requiredOption('--out <dir>', 'output directory (pairs.jsonl, ratings.jsonl, images/)')
     .option('--seed <seed>', 'random seed (prompts, sampling settings, noises)', int('seed'), 0)
-    .option('--mix <list>', 'sampling settings steps:guidance, comma-separated (default: 20:4 twice, 10:4, 5:4, 3:4, 20:1, 20:2, 20:8)')
+    .option('--mix <list>', 'sampling settings steps:guidance, comma-separated (default: 20:4, 10:4, 5:4, 3:4, 10:1, 10:2, 10:8)')
     .option('--batch <n>', 'images per sampling call', int('batch'), 64)
     .option('--noise <sigma>', "the annotator's inconsistency σ (0: deterministic)", num('noise'), 0)
     .option('--tie-band <b>', 'utility difference below which a pair is a tie', num('tie-band'), 0.02)

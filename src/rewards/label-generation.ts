@@ -22,16 +22,18 @@ export interface SamplingSetting {
   guidanceScale: number;
 }
 
-/** The default mix: the base model's own setting twice as often, fewer steps, weaker and stronger guidance. */
+/**
+ * The default mix: the base model's own setting (20 steps, guidance 4), fewer steps (10, 5, 3),
+ * and weaker and stronger guidance (1, 2, 8) at 10 steps — 18 network calls per image on average.
+ */
 export const DEFAULT_SAMPLING_MIX: readonly SamplingSetting[] = [
-  { steps: 20, guidanceScale: 4 },
   { steps: 20, guidanceScale: 4 },
   { steps: 10, guidanceScale: 4 },
   { steps: 5, guidanceScale: 4 },
   { steps: 3, guidanceScale: 4 },
-  { steps: 20, guidanceScale: 1 },
-  { steps: 20, guidanceScale: 2 },
-  { steps: 20, guidanceScale: 8 },
+  { steps: 10, guidanceScale: 1 },
+  { steps: 10, guidanceScale: 2 },
+  { steps: 10, guidanceScale: 8 },
 ];
 
 /** Parses "20:4,10:4,5:2" (steps:guidance, comma-separated). */

@@ -142,7 +142,7 @@ export const PREFERENCE_TRAIN_DEFAULTS: PreferenceTrainConfig = {
   batchSize: 64,
   lr: 1e-3,
   weightDecay: 1e-4,
-  conv: { channels: [32, 64, 96, 128], groups: 8 },
+  conv: { channels: [16, 32, 64, 128], groups: 8 },
   head: { hidden: 128, dropout: 0.1 },
   maxMinutes: 9,
 };
