@@ -21,6 +21,7 @@ program
 registerWorldCommands(program);
 registerModelCommands(program);
 (await import('./labels.js')).registerLabelCommands(program);
+(await import('./reward.js')).registerRewardCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -5,6 +5,7 @@
 import { CompositeReward, compositeConfigSchema } from './composite.js';
 import { MllmReward } from './mllm.js';
 import { CompositionalReward, type CompositionalOptions } from './compositional.js';
+import { ClipReward, type ClipRewardOptions } from './clip.js';
 import { PreferenceReward } from './preference.js';
 import { AestheticReward } from './aesthetic.js';
 import { makeReward, registerReward } from './registry.js';
@@ -25,6 +26,8 @@ export {
 } from './mllm.js';
 export { CompositionalReward, compositionalOptionsSchema } from './compositional.js';
 export type { CompositionalOptions, CompositionalDetail } from './compositional.js';
+export { ClipReward, clipRewardOptionsSchema, defaultClipCheckpoint } from './clip.js';
+export type { ClipRewardOptions } from './clip.js';
 export type { MllmOptions, MllmDetail, MllmFailureDetail, MllmStats, RubricScores } from './mllm.js';
 export { PreferenceReward, preferenceOptionsSchema } from './preference.js';
 export { AestheticReward, aestheticOptionsSchema } from './aesthetic.js';
@@ -40,6 +43,12 @@ registerReward(
   'compositional',
   (opts) => new CompositionalReward(opts as CompositionalOptions),
   "the world's evaluator: fraction of the prompt's checks (objects, attributes, counts, relations) the image passes, 0–1",
+);
+
+registerReward(
+  'clip',
+  (opts) => ClipReward.load(opts as ClipRewardOptions),
+  "CLIP score 100·cos of the world's small CLIP (checkpoints/clip, option ckpt); differentiable",
 );
 
 registerReward(
