@@ -21,7 +21,9 @@ program
 registerWorldCommands(program);
 registerModelCommands(program);
 (await import('./labels.js')).registerLabelCommands(program);
+(await import('./finetune.js')).registerFinetuneCommands(program);
 (await import('./reward.js')).registerRewardCommands(program);
+(await import('./demo.js')).registerDemoCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,652 @@
+// The one fine-tuning loop every method plugs into (method.ts). It owns what all methods share:
+//
+// - the starting point: the base checkpoint (TextToImageModel.load); the text encoder is frozen
+//   (as Stable Diffusion fine-tuning freezes CLIP) and the UNet is trained, fully (loraRank 0) or
+//   through LoRA adapters (Hu et al. 2021; src/nn/lora.ts) on its attention projections or on every
+//   Linear and Conv2d; a frozen reference copy when the method asks for one;
+// - the optimisation: AdamW, an LR schedule (constant, warmup or cosine), gradient accumulation over
+//   `accumulation` micro-batches, clipping of the total gradient norm, an optional EMA of the weights;
+// - the guard: a step whose loss, reward or gradient is not finite is skipped without touching the
+//   weights, the optimizer, the schedule or the EMA, counted and logged; `maxNonFinite` such steps
+//   in a row stop the run with a clear message;
+// - the bookkeeping: checkpoints every `checkpointEvery` steps, written atomically (checkpoint.ts:
+//   weights or adapters, optimizer, EMA, RNG state, step, data position, resolved config) so that a
+//   process killed at any moment resumes exactly (bit-identical weights); metrics per step as JSONL
+//   (<out>/metrics.jsonl) and in the SQLite run store; a progress bar with loss, reward mean/best/worst,
+//   steps/s and ETA; the training NFE (every network call of the policy and the reference, per image);
+// - the result: <out>/config.json + model.safetensors (adapters merged, the EMA weights when EMA is
+//   on) that `sharpen sample/eval --ckpt <out>` read as they read checkpoints/base, plus
+//   finetune-config.json (resolved config and command line) and summary.json.
+//
+// Use from code:   const { outDir, summary } = await finetune({ method: 'rlhf-sharpening', reward: 'compositional', out: 'runs/x', steps: 300 }, { onStep });
+// Configs are flat: the loop's fields (LoopConfigSchema) and the method's options (its optionsSchema,
+// e.g. n, m, S, beta) side by side; unknown keys are rejected.
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { z } from 'zod';
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { AdamW, EMA, LRScheduler, clipGradNorm, makeSchedule } from '../optim/index.js';
+import { TextToImageModel } from '../models/t2i.js';
+import { makeModelScheduler, noiseSchedule } from '../models/generate.js';
+import { injectLoRA, loadLoRAStateDict, loraStateDict, mergeLoRA } from '../nn/lora.js';
+import { makeReward, rewardNames, type Reward } from '../rewards/index.js';
+import { RunStore, DEFAULT_STORE_PATH } from '../store/runs.js';
+import { WorldStream } from '../data/world-stream.js';
+import { ImageFolderDataset, readMetadata, type FolderBatch } from '../data/image-folder.js';
+import { loadSplit, type PromptRecord } from '../world/splits.js';
+import { Rng } from '../world/rng.js';
+import { JsonlWriter, readJsonl } from '../util/jsonl.js';
+import { Progress } from '../util/progress.js';
+import { formatZodError } from '../util/config.js';
+import {
+  saveCheckpoint, latestCheckpointDir, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState,
+} from './checkpoint.js';
+import {
+  NonFiniteError, type FinetuneMethod, type ImageCaptionSource, type MethodContext, type PromptSource, type RewardFn,
+} from './method.js';
+import { getMethod, methodNames } from './methods/index.js';
+
+// ------------------------------------------------------------------ config
+
+export const LoopConfigSchema = z.object({
+  /** the fine-tuning method, by name (train/methods/index.ts) */
+  method: z.string().min(1),
+  /** the reward, by name (rewards/index.ts); methods without a reward take none */
+  reward: z.string().min(1).nullable().default(null),
+  /** options of the reward's factory */
+  rewardOptions: z.record(z.string(), z.unknown()).default({}),
+  /** the starting checkpoint (config.json + model.safetensors) */
+  base: z.string().min(1).default('checkpoints/base'),
+  /** the run folder: checkpoints/, metrics.jsonl, the final model, finetune-config.json, summary.json */
+  out: z.string().min(1),
+  /** the SQLite run store */
+  store: z.string().min(1).default(DEFAULT_STORE_PATH),
+  /** the run's name in the store (default: the out folder's name) */
+  name: z.string().min(1).nullable().default(null),
+  /** seeds the noise, timesteps, rollouts, LoRA initialisation and the data order */
+  seed: z.number().int().min(0).default(0),
+  /** 'world' (the embedded world's train split) or a folder with metadata.jsonl: the images and
+   *  captions of dataset methods, the prompts of prompt-only methods */
+  data: z.string().min(1).default('world'),
+  /** optimizer steps */
+  steps: z.number().int().positive().default(300),
+  /** examples (images or prompts) per micro-batch */
+  batch: z.number().int().positive().default(4),
+  /** micro-batches per optimizer step (gradient accumulation) */
+  accumulation: z.number().int().positive().default(1),
+  /** AdamW learning rate */
+  lr: z.number().positive().default(5e-5),
+  lrSchedule: z.enum(['constant', 'warmup', 'cosine']).default('constant'),
+  warmupSteps: z.number().int().min(0).default(0),
+  /** the cosine schedule's final lr */
+  minLr: z.number().min(0).default(0),
+  weightDecay: z.number().min(0).default(0),
+  /** the total gradient norm is clipped to this (0: no clipping; the norm is still checked for NaN) */
+  gradClip: z.number().min(0).default(1),
+  /** EMA decay of the trained weights (0: no EMA); with EMA the exported model holds the averages */
+  emaDecay: z.number().min(0).lt(1).default(0),
+  /** LoRA rank on the UNet (0: full fine-tuning of the UNet) */
+  loraRank: z.number().int().min(0).default(0),
+  /** LoRA scale numerator α (the update is α/r · BA; default α = r) */
+  loraAlpha: z.number().positive().nullable().default(null),
+  /** LoRA on the attention projections (to_q, to_k, to_v, to_out.0) or on every Linear and Conv2d of the UNet */
+  loraTargets: z.enum(['attention', 'all']).default('all'),
+  /** a checkpoint every this many steps (and at the end) */
+  checkpointEvery: z.number().int().positive().default(50),
+  /** checkpoints kept on disk */
+  keepCheckpoints: z.number().int().min(1).default(2),
+  /** stop after this many consecutive steps with a non-finite loss, reward or gradient */
+  maxNonFinite: z.number().int().positive().default(5),
+}).strict();
+
+export type LoopConfig = z.infer<typeof LoopConfigSchema>;
+
+/** A resolved config: the loop's fields and the method's options, flat. */
+export type FinetuneConfig = LoopConfig & Record<string, unknown>;
+
+/** What finetune() accepts: the loop's fields (method and out required) and the method's options. */
+export type FinetuneInput = Partial<LoopConfig> & { method: string; out: string } & Record<string, unknown>;
+
+export interface ResolvedFinetune {
+  config: FinetuneConfig;
+  loop: LoopConfig;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  method: FinetuneMethod<any, any>;
+  options: Record<string, unknown>;
+}
+
+const LOOP_KEYS = Object.keys(LoopConfigSchema.shape);
+
+/** Splits a flat config into the loop's fields and the method's options and checks both. */
+export function resolveFinetuneConfig(input: Record<string, unknown>): ResolvedFinetune {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new Error('finetune config: expected an object');
+  if (typeof input.method !== 'string') throw new Error(`finetune config: method is required (one of ${methodNames().join(', ')})`);
+  const method = getMethod(input.method);
+  const loopPart: Record<string, unknown> = {};
+  const methodPart: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input)) {
+    if (v === undefined) continue;
+    (LOOP_KEYS.includes(k) ? loopPart : methodPart)[k] = v;
+  }
+  const lp = LoopConfigSchema.safeParse(loopPart);
+  if (!lp.success) throw new Error(formatZodError(lp.error, 'finetune config'));
+  const loop = lp.data;
+  const methodKeys = Object.keys((method.optionsSchema as unknown as { shape?: object }).shape ?? {});
+  const unknown = Object.keys(methodPart).filter((k) => !methodKeys.includes(k));
+  if (unknown.length) {
+    throw new Error(
+      `finetune config: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} for method ${method.name}; ` +
+      `its options: ${methodKeys.join(', ') || '(none)'}; the loop's: ${LOOP_KEYS.join(', ')}`,
+    );
+  }
+  const mp = method.optionsSchema.safeParse(methodPart);
+  if (!mp.success) throw new Error(formatZodError(mp.error, `finetune config (method ${method.name})`));
+  const options = mp.data as Record<string, unknown>;
+  if (method.needsReward && loop.reward === null) {
+    throw new Error(`method ${method.name} needs a reward: pass --reward NAME (registered: ${rewardNames().join(', ') || 'none'})`);
+  }
+  if (!method.needsReward && loop.reward !== null) {
+    throw new Error(`method ${method.name} uses no reward; drop reward '${loop.reward}'`);
+  }
+  if (loop.loraRank === 0 && loop.loraAlpha !== null) throw new Error('finetune config: loraAlpha is set but loraRank is 0 (full fine-tuning)');
+  if (loop.lrSchedule === 'cosine' && loop.warmupSteps > loop.steps) {
+    throw new Error(`finetune config: warmupSteps (${loop.warmupSteps}) exceeds steps (${loop.steps})`);
+  }
+  return { config: { ...loop, ...options }, loop, method, options };
+}
+
+// ------------------------------------------------------------------ rewards, data, prompts
+
+/**
+ * A registered Reward as the losses' RewardFn: its scores, checked. An `unscored` sample is an Error
+ * (the methods compare every trajectory); a NaN or infinite score is a NonFiniteError (the loop
+ * skips the step).
+ */
+export function rewardFn(reward: Reward): RewardFn {
+  return async (images, prompts) => {
+    const out = await reward.score(images, prompts);
+    const n = prompts.length;
+    if (!out || !Array.isArray(out.scores) || out.scores.length !== n) {
+      throw new Error(`reward '${reward.name}' returned ${Array.isArray(out?.scores) ? out.scores.length : 'no'} scores for ${n} images`);
+    }
+    const unscored = (out.unscored ?? []).findIndex(Boolean);
+    if (unscored >= 0) {
+      throw new Error(
+        `reward '${reward.name}' could not score image ${unscored} (prompt ${JSON.stringify(prompts[unscored])}); ` +
+        'fine-tuning needs a score for every sample (check the reward\'s endpoint or its failure policy)',
+      );
+    }
+    out.scores.forEach((v, i) => {
+      if (typeof v !== 'number') throw new Error(`reward '${reward.name}': score ${i} is not a number`);
+      if (!Number.isFinite(v)) throw new NonFiniteError(`reward '${reward.name}' gave ${v} for prompt ${JSON.stringify(prompts[i])}`);
+    });
+    return out.scores;
+  };
+}
+
+/** The world's train prompts, frozen into the run folder at its start (a resumed run sees the same). */
+async function trainRecords(out: string): Promise<PromptRecord[]> {
+  const path = join(out, 'train-prompts.json');
+  if (!existsSync(path)) await writeAtomic(path, JSON.stringify(loadSplit('train')));
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as PromptRecord[];
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Image–caption data by position: the world's stream, or a folder of images with metadata.jsonl. */
+export async function imageCaptionSource(data: string, opts: { seed: number; resolution: number; out: string }): Promise<ImageCaptionSource> {
+  if (data === 'world') {
+    const records = await trainRecords(opts.out);
+    const streams = new Map<number, WorldStream>();
+    return {
+      description: `the world's train stream (${records.length} prompts, ${opts.resolution}×${opts.resolution})`,
+      batchAt(position, size) {
+        let s = streams.get(size);
+        if (!s) streams.set(size, (s = new WorldStream({ batchSize: size, seed: opts.seed, resolution: opts.resolution, records })));
+        const b = s.batchAt(position);
+        return { images: torch.fromTypedArray(b.images, [...b.shape]), prompts: b.prompts };
+      },
+    };
+  }
+  if (!existsSync(data)) throw new Error(`--data ${data}: no such folder (use 'world' or a folder with metadata.jsonl)`);
+  const ds = new ImageFolderDataset(data, { resolution: opts.resolution, seed: opts.seed, onError: 'throw' });
+  // batch k = batch (k mod E) of epoch ⌊k / E⌋, E = ⌊N / size⌋ whole batches per epoch
+  let cur: { epoch: number; size: number; next: number; gen: Generator<FolderBatch> } | null = null;
+  return {
+    description: `image folder ${data} (${ds.length} images, ${opts.resolution}×${opts.resolution})`,
+    batchAt(position, size) {
+      const perEpoch = Math.floor(ds.length / size);
+      if (perEpoch === 0) throw new Error(`--data ${data}: ${ds.length} images, fewer than one batch of ${size}`);
+      const epoch = Math.floor(position / perEpoch);
+      const j = position % perEpoch;
+      if (!cur || cur.epoch !== epoch || cur.size !== size || cur.next > j) {
+        cur = { epoch, size, next: 0, gen: ds.batches(size, epoch) };
+      }
+      let b: FolderBatch | undefined;
+      while (cur.next <= j) {
+        const r = cur.gen.next();
+        if (r.done) throw new Error(`--data ${data}: epoch ${epoch} ended before batch ${j}`);
+        b = r.value;
+        cur.next++;
+      }
+      return { images: torch.fromTypedArray(b!.images, [...b!.shape]), prompts: b!.prompts };
+    },
+  };
+}
+
+/** Prompts by position: the world's train split, or the captions of a folder's metadata.jsonl. */
+export async function promptSource(data: string, opts: { seed: number; out: string }): Promise<PromptSource> {
+  let prompts: string[];
+  let description: string;
+  if (data === 'world') {
+    prompts = (await trainRecords(opts.out)).map((r) => r.prompt);
+    description = `the world's train split (${prompts.length} prompts)`;
+  } else {
+    if (!existsSync(data)) throw new Error(`--data ${data}: no such folder (use 'world' or a folder with metadata.jsonl)`);
+    prompts = readMetadata(data).map((e) => e.text);
+    description = `the captions of ${data} (${prompts.length})`;
+  }
+  return {
+    description,
+    promptsAt(position, size) {
+      const rng = new Rng(opts.seed, 'finetune-prompts', position);
+      return Array.from({ length: size }, () => prompts[rng.int(prompts.length)]!);
+    },
+  };
+}
+
+// ------------------------------------------------------------------ the loop
+
+export interface StepInfo {
+  /** steps done (1-based: the step just finished) */
+  step: number;
+  total: number;
+  /** mean loss of the step's micro-batches (NaN when skipped) */
+  loss: number;
+  /** the lr the step used */
+  lr: number;
+  /** total gradient norm before clipping (NaN when skipped before the backward pass) */
+  gradNorm: number;
+  /** whether the step was skipped by the non-finite guard */
+  skipped: boolean;
+  /** the method's logs, averaged over the micro-batches (rewardMean, rewardBest, rewardWorst, …) */
+  logs: Record<string, number>;
+  /** network evaluations × images in this step (policy and reference), and in the run so far */
+  nfe: number;
+  nfeTotal: number;
+  elapsedSec: number;
+}
+
+export interface FinetuneSummary {
+  method: string;
+  base: string;
+  out: string;
+  /** steps done (skipped ones included) */
+  steps: number;
+  /** wall-clock seconds over all sessions of the run */
+  wallClockSec: number;
+  /** network evaluations × images during training (policy and reference) */
+  trainingNfe: number;
+  skippedSteps: number;
+  /** trainable parameters (the UNet's, or the adapters') */
+  trainableParameters: number;
+  loraRank: number;
+  ema: boolean;
+  /** means of every logged number over the non-skipped steps */
+  means: Record<string, number>;
+  /** the same over the last tenth of the steps (at least one) */
+  finalMeans: Record<string, number>;
+}
+
+export interface FinetuneOptions {
+  /** called after every step */
+  onStep?: (info: StepInfo) => void;
+  /** aborting saves a checkpoint at the current step and rejects with an AbortError */
+  signal?: AbortSignal;
+  /** continue the run in `out` from its last checkpoint (the config may differ only in steps) */
+  resume?: boolean;
+  /** the command line, saved in finetune-config.json */
+  command?: string[];
+  /** messages (default: stderr) */
+  log?: (msg: string) => void;
+  /** show the progress bar (default true) */
+  progress?: boolean;
+}
+
+/** Files that mark a folder as holding a run. */
+const RUN_MARKERS = ['finetune-config.json', 'checkpoints', 'metrics.jsonl', 'summary.json', 'model.safetensors'];
+
+const LORA_ATTENTION = /(^|\.)attn[12]\.(to_q|to_k|to_v|to_out\.0)$/;
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}
+
+async function sha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Counts the images that go through a model's UNet (one NFE per image per call; CFG's doubled batch counts 2). */
+function countNfe(model: TextToImageModel, counter: { n: number }): void {
+  const unet = model.unet;
+  const forward = unet.forward.bind(unet);
+  unet.forward = ((x: Tensor, ...rest: unknown[]) => {
+    counter.n += x.shape[0]!;
+    return (forward as (...a: unknown[]) => Tensor)(x, ...rest);
+  }) as typeof unet.forward;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function meanOf(records: Record<string, unknown>[]): Record<string, number> {
+  const sums: Record<string, number> = {};
+  const counts: Record<string, number> = {};
+  for (const r of records) {
+    for (const [k, v] of Object.entries(r)) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || ['step', 'skipped', 'nfeTotal', 'elapsedSec'].includes(k)) continue;
+      sums[k] = (sums[k] ?? 0) + v;
+      counts[k] = (counts[k] ?? 0) + 1;
+    }
+  }
+  return Object.fromEntries(Object.keys(sums).map((k) => [k, sums[k]! / counts[k]!]));
+}
+
+class AbortError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AbortError';
+  }
+}
+
+/** Runs (or, with `resume`, continues) a fine-tuning run; returns the run folder and its summary. */
+export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {}): Promise<{ outDir: string; summary: FinetuneSummary }> {
+  const { config, loop, method, options } = resolveFinetuneConfig(input);
+  const log = opts.log ?? ((m: string) => console.error(m));
+  const out = resolve(loop.out);
+  const ckptRoot = join(out, 'checkpoints');
+  const cfgPath = join(out, 'finetune-config.json');
+
+  // ---- the run folder: a new run needs a free one; a resumed run the same config (but steps)
+  let previous: { config: FinetuneConfig; runId?: number; baseSha256?: string } | null = null;
+  if (opts.resume) {
+    if (!existsSync(cfgPath)) throw new Error(`--resume: ${out} holds no fine-tuning run to resume (no finetune-config.json)`);
+    try {
+      previous = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    } catch (e) {
+      throw new Error(`--resume: ${cfgPath} is not valid JSON (${(e as Error).message})`);
+    }
+    const prevCfg = previous!.config ?? {};
+    const keys = [...new Set([...Object.keys(prevCfg), ...Object.keys(config)])].filter((k) => k !== 'steps');
+    const diffs = keys.filter((k) => !sameJson(prevCfg[k], config[k]));
+    if (diffs.length) {
+      throw new Error(
+        `--resume: the config differs from the run's in ${diffs.map((k) => `${k} (was ${JSON.stringify(prevCfg[k])}, now ${JSON.stringify(config[k])})`).join(', ')}; ` +
+        'only steps may change on resume',
+      );
+    }
+  } else {
+    const used = RUN_MARKERS.filter((f) => existsSync(join(out, f)));
+    if (used.length) {
+      throw new Error(`--out ${out} already holds a run (${used.join(', ')}); pass --resume to continue it, or choose another --out`);
+    }
+  }
+  await mkdir(out, { recursive: true });
+
+  const baseModelFile = join(loop.base, 'model.safetensors');
+  if (!existsSync(baseModelFile)) throw new Error(`--base ${loop.base}: ${baseModelFile} is missing (train or copy a base checkpoint there)`);
+  const baseSha256 = await sha256(baseModelFile);
+  if (previous?.baseSha256 && previous.baseSha256 !== baseSha256) {
+    throw new Error(`--resume: the base checkpoint ${loop.base} has changed since the run began (its weights' SHA-256 differs)`);
+  }
+
+  // ---- the models
+  torch.manualSeed(loop.seed);
+  const model = await TextToImageModel.load(loop.base);
+  const disposables: { dispose(): void }[] = [model];
+  let store: RunStore | null = null;
+  let runId: number | null = null;
+  try {
+    model.textEncoder.requiresGrad_(false).train(false); // frozen, as SD fine-tuning freezes CLIP
+    model.unet.train(true);
+    const lora = loop.loraRank > 0;
+    if (lora) {
+      injectLoRA(model.unet, {
+        rank: loop.loraRank, ...(loop.loraAlpha !== null ? { alpha: loop.loraAlpha } : {}),
+        target: loop.loraTargets === 'attention' ? LORA_ATTENTION : () => true,
+      });
+    }
+    const trainable = model.unet.trainableParameters();
+    const nTrainable = trainable.reduce((s, p) => s + p.numel(), 0);
+    let reference: TextToImageModel | null = null;
+    if (method.needsReference(options)) {
+      reference = await TextToImageModel.load(loop.base);
+      disposables.push(reference);
+      reference.textEncoder.requiresGrad_(false).train(false);
+      reference.unet.requiresGrad_(false).train(false);
+    }
+    const nfe = { n: 0 };
+    countNfe(model, nfe);
+    if (reference) countNfe(reference, nfe);
+    const schedule = noiseSchedule(model);
+    disposables.push(schedule);
+    const scheduler = makeModelScheduler(model, 'ddim', schedule);
+    let reward: Reward | null = null;
+    if (loop.reward !== null) {
+      reward = await makeReward(loop.reward, loop.rewardOptions);
+      if (reward.dispose) disposables.push({ dispose: () => reward!.dispose!() });
+    }
+    const resolution = model.config.unet.sampleSize;
+    const data = method.needsData ? await imageCaptionSource(loop.data, { seed: loop.seed, resolution, out }) : null;
+    const prompts = await promptSource(loop.data, { seed: loop.seed, out });
+
+    const opt = new AdamW(trainable, { lr: loop.lr, weightDecay: loop.weightDecay });
+    const sched = new LRScheduler(opt, makeSchedule(loop.lrSchedule, { warmupSteps: loop.warmupSteps, totalSteps: loop.steps, minLr: loop.minLr }));
+    const ema = loop.emaDecay > 0 ? new EMA(trainable, { decay: loop.emaDecay }) : null;
+    if (ema) disposables.push(ema);
+    const metrics = new JsonlWriter(join(out, 'metrics.jsonl'));
+
+    // ---- resume
+    let step = 0;
+    let nfeTotal = 0;
+    let skipped = 0;
+    let consecutive = 0;
+    let elapsedBefore = 0;
+    const latest = opts.resume ? latestCheckpointDir(ckptRoot) : null;
+    if (latest) {
+      const c = await loadCheckpoint(latest);
+      try {
+        const weights = c.tensors[lora ? 'lora' : 'unet'];
+        if (!weights) throw new Error(`checkpoint ${latest}: no ${lora ? 'LoRA adapters' : 'UNet weights'} in it`);
+        if (lora) loadLoRAStateDict(model.unet, weights);
+        else model.unet.loadStateDict(weights);
+        opt.loadStateDict({ tensors: c.tensors.optimizer!, meta: c.state.optimizer as never });
+        if (ema) ema.loadStateDict({ tensors: c.tensors.ema!, meta: c.state.ema as never });
+        sched.loadStateDict(c.state.lrScheduler);
+        restoreRngState(c.state.rng, latest);
+        step = c.step;
+        const s = c.state as Record<string, number>;
+        nfeTotal = s.nfeTotal ?? 0;
+        skipped = s.skipped ?? 0;
+        consecutive = s.consecutive ?? 0;
+        elapsedBefore = s.elapsedSec ?? 0;
+      } finally {
+        disposeCheckpoint(c);
+      }
+      log(`resumed from ${latest} at step ${step}`);
+    }
+    metrics.truncateAfter(step);
+
+    // ---- the run store: a resumed run keeps its row
+    store = new RunStore(loop.store);
+    const name = loop.name ?? basename(out);
+    const prevRun = previous?.runId !== undefined ? store.getRun(previous.runId) : null;
+    if (prevRun && prevRun.outDir === out) {
+      runId = prevRun.id;
+      store.resumeRun(runId, step, config);
+    } else {
+      if (opts.resume) log(`run store ${store.path}: the run's row ${previous?.runId ?? '?'} is not there; recording it as a new run`);
+      runId = store.createRun({ name, method: method.name, outDir: out, config });
+    }
+    await writeAtomic(cfgPath, JSON.stringify({ config, command: opts.command ?? null, runId, baseSha256 }, null, 2) + '\n');
+
+    log(`config: ${JSON.stringify(config)}`);
+    log(
+      `${method.name}: ${lora ? `LoRA rank ${loop.loraRank} on ${loop.loraTargets === 'attention' ? 'the attention projections' : 'every Linear and Conv2d'} of the UNet` : 'full fine-tuning of the UNet'} ` +
+      `(${nTrainable} trainable parameters; text encoder frozen)${reference ? ', frozen reference' : ''}; ` +
+      `${data ? `data: ${data.description}` : `prompts: ${prompts.description}`}; run ${runId} in ${store.path}`,
+    );
+
+    const sessionStart = performance.now();
+    const elapsed = () => elapsedBefore + (performance.now() - sessionStart) / 1000;
+    const save = async () => {
+      const o = opt.stateDict();
+      const e = ema?.stateDict();
+      const weights = lora ? loraStateDict(model.unet) : model.unet.stateDict();
+      try {
+        await saveCheckpoint(ckptRoot, {
+          step,
+          tensors: { [lora ? 'lora' : 'unet']: weights, optimizer: o.tensors, ...(e ? { ema: e.tensors } : {}) },
+          state: {
+            optimizer: o.meta, ...(e ? { ema: e.meta } : {}), lrScheduler: sched.stateDict(), rng: rngStateToBase64(),
+            dataPosition: step * loop.accumulation, nfeTotal, skipped, consecutive, elapsedSec: elapsed(), runId, config,
+          },
+        }, loop.keepCheckpoints);
+      } finally {
+        for (const t of [...Object.values(o.tensors), ...Object.values(e?.tensors ?? {})]) t.dispose();
+      }
+    };
+
+    // ---- the steps
+    const progress = opts.progress === false ? null : new Progress({ total: loop.steps, label: method.name, unit: 'step' }, step);
+    let shown: Record<string, number> = {};
+    while (step < loop.steps) {
+      if (opts.signal?.aborted) {
+        await save();
+        throw new AbortError(`finetune: stopped at step ${step} (checkpoint saved; continue with --resume)`);
+      }
+      const nfeBefore = nfe.n;
+      const lr = opt.paramGroups[0]!.lr;
+      let lossSum = 0;
+      const logSums: Record<string, number> = {};
+      let bad: string | null = null;
+      for (let micro = 0; micro < loop.accumulation && !bad; micro++) {
+        const ctx: MethodContext = {
+          model, reference, schedule, scheduler, reward: reward ? rewardFn(reward) : null, data, prompts, options,
+          batchSize: loop.batch, step, position: step * loop.accumulation + micro,
+        };
+        const batch = await method.makeBatch(ctx);
+        try {
+          const r = await method.loss(ctx, batch);
+          try {
+            const v = r.loss.item();
+            if (!Number.isFinite(v)) {
+              bad = `the loss is ${v}`;
+            } else {
+              torch.tidy(() => (loop.accumulation > 1 ? r.loss.div(loop.accumulation) : r.loss).backward());
+              lossSum += v;
+              for (const [k, x] of Object.entries(r.logs)) logSums[k] = (logSums[k] ?? 0) + x;
+            }
+          } finally {
+            r.loss.dispose();
+          }
+        } catch (e) {
+          if (!(e instanceof NonFiniteError)) throw e;
+          bad = e.message;
+        } finally {
+          method.disposeBatch(batch);
+        }
+      }
+      let gradNorm = NaN;
+      if (!bad) {
+        gradNorm = clipGradNorm(trainable, loop.gradClip > 0 ? loop.gradClip : Infinity, 2, { errorIfNonfinite: false });
+        if (!Number.isFinite(gradNorm)) bad = `the gradient norm is ${gradNorm}`;
+      }
+      if (bad) {
+        opt.zeroGrad(); // the step leaves weights, optimizer, schedule and EMA as they were
+        skipped++;
+        consecutive++;
+      } else {
+        opt.step();
+        opt.zeroGrad();
+        sched.step();
+        ema?.update();
+        consecutive = 0;
+      }
+      step++;
+      const stepNfe = nfe.n - nfeBefore;
+      nfeTotal += stepNfe;
+      const logs = bad ? {} : Object.fromEntries(Object.entries(logSums).map(([k, v]) => [k, v / loop.accumulation]));
+      const loss = bad ? NaN : lossSum / loop.accumulation;
+      const info: StepInfo = { step, total: loop.steps, loss, lr, gradNorm, skipped: Boolean(bad), logs, nfe: stepNfe, nfeTotal, elapsedSec: elapsed() };
+      const record: Record<string, number> = {
+        step, ...(bad ? {} : { loss }), lr, ...(Number.isFinite(gradNorm) ? { gradNorm } : {}), skipped: bad ? 1 : 0,
+        nfe: stepNfe, nfeTotal, ...logs, elapsedSec: info.elapsedSec,
+      };
+      metrics.write(record);
+      store.logMetrics(runId, step, record);
+      opts.onStep?.(info);
+      if (bad) {
+        log(`step ${step}: ${bad}; skipped (${consecutive} in a row, ${skipped} in all)`);
+        if (consecutive >= loop.maxNonFinite) {
+          await save();
+          throw new Error(
+            `finetune: ${consecutive} steps in a row had a non-finite loss, reward or gradient (the last: ${bad}); stopping at step ${step}. ` +
+            'Lower lr, check the reward, or raise maxNonFinite',
+          );
+        }
+      }
+      shown = {
+        loss, ...(logs.rewardMean !== undefined ? { rMean: logs.rewardMean, rBest: logs.rewardBest ?? NaN, rWorst: logs.rewardWorst ?? NaN } : {}),
+      };
+      progress?.update(step, shown);
+      if (step % loop.checkpointEvery === 0 || step === loop.steps) await save();
+    }
+    progress?.finish(shown);
+
+    // ---- the exported model: adapters merged, the EMA's weights when EMA is on
+    if (ema) {
+      ema.store();
+      ema.copyTo();
+    }
+    if (lora) mergeLoRA(model.unet);
+    const weights = Object.fromEntries(Object.entries(model.stateDict()).filter(([k]) => !k.includes('.lora_layer.')));
+    await model.save(out, {
+      weights,
+      extra: { finetune: { method: method.name, base: loop.base, steps: step, loraRank: loop.loraRank, ema: Boolean(ema), seed: loop.seed } },
+    });
+    const records = readJsonl(join(out, 'metrics.jsonl'));
+    const good = records.filter((r) => r.skipped !== 1);
+    const summary: FinetuneSummary = {
+      method: method.name, base: loop.base, out, steps: step, wallClockSec: elapsed(), trainingNfe: nfeTotal, skippedSteps: skipped,
+      trainableParameters: nTrainable, loraRank: loop.loraRank, ema: Boolean(ema),
+      means: meanOf(good), finalMeans: meanOf(good.slice(-Math.max(1, Math.ceil(good.length / 10)))),
+    };
+    await writeAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    store.finishRun(runId, 'finished');
+    log(`finished ${step} steps in ${summary.wallClockSec.toFixed(1)} s, training NFE ${nfeTotal}, ${skipped} skipped; model in ${out}`);
+    return { outDir: out, summary };
+  } catch (e) {
+    if (store && runId !== null) {
+      try {
+        store.finishRun(runId, 'failed', (e as Error).message);
+      } catch {
+        // the store's own error must not hide the run's
+      }
+    }
+    throw e;
+  } finally {
+    store?.close();
+    for (const d of disposables.reverse()) d.dispose();
+  }
+}

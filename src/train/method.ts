@@ -1,0 +1,130 @@
+// The interface every fine-tuning method implements, and the registry of methods by name
+// (DESIGN.md: one method per file behind a shared interface; an unknown name lists the valid ones;
+// shared code never switches on a method's name — a method declares what it needs).
+//
+// The shared loop (loop.ts) owns everything a method has in common — the base checkpoint, the frozen
+// text encoder, LoRA or full weights, AdamW and its schedule, gradient accumulation and clipping,
+// EMA, checkpoints and exact resume, the non-finite guard, metrics, the progress bar and the
+// exported model. A method owns only what makes it itself: its options, how a batch is made, and
+// its loss. Per optimizer step the loop calls, for each of the `accumulation` micro-batches:
+//
+//   batch = await method.makeBatch(ctx)         // e.g. images + prompts, or prompts + rollouts
+//   { loss, logs } = await method.loss(ctx, batch)
+//   loss.backward(); method.disposeBatch(batch)
+//
+// with ctx.position = step · accumulation + micro, the micro-batch's place in the data stream
+// (a method must draw its data from it, so that a resumed run sees the same data). Random draws
+// (timesteps, noise, rollouts) come from the global torch generator, which the loop seeds and keeps
+// in every checkpoint.
+import type { z } from 'zod';
+import type { Tensor } from '../torch/index.js';
+import type { NoiseSchedule, Scheduler } from '../diffusion/index.js';
+import type { TextToImageModel } from '../models/t2i.js';
+import type { RewardFn } from './methods/sharpening.js';
+
+/** A reward as the losses use it: images [N, 3, H, W] in [0, 1] and their prompts → N finite scores. */
+export type { RewardFn };
+
+/** An image–caption dataset by position: the batch at a position is always the same. */
+export interface ImageCaptionSource {
+  /** what it is, for logs ("the world's train stream", "image folder DIR (N images)") */
+  readonly description: string;
+  /** images [size, 3, H, W] in [−1, 1] (the caller disposes them) and their captions */
+  batchAt(position: number, size: number): { images: Tensor; prompts: string[] };
+}
+
+/** Prompts by position (for methods that learn from prompts only): always the same at a position. */
+export interface PromptSource {
+  readonly description: string;
+  promptsAt(position: number, size: number): string[];
+}
+
+/** What the loop hands a method at every micro-batch. */
+export interface MethodContext<O = Record<string, unknown>> {
+  /** the policy: its UNet is trained (fully or through LoRA adapters), its text encoder is frozen */
+  model: TextToImageModel;
+  /** the frozen starting model (only when the method's needsReference says so) */
+  reference: TextToImageModel | null;
+  schedule: NoiseSchedule;
+  /** a DDIM scheduler over `schedule` (trailing spacing), for the method's own use */
+  scheduler: Scheduler;
+  /** the reward of the run (only when the method needs one) */
+  reward: RewardFn | null;
+  /** image–caption data (only when the method needs a dataset) */
+  data: ImageCaptionSource | null;
+  /** prompts (the world's train split, or the captions of --data DIR) */
+  prompts: PromptSource;
+  /** the method's resolved options */
+  options: O;
+  /** examples (images or prompts) per micro-batch */
+  batchSize: number;
+  /** the optimizer step this micro-batch belongs to (0-based) */
+  step: number;
+  /** the micro-batch's position in the data stream: step · accumulation + micro */
+  position: number;
+}
+
+/** What a method's loss returns: a scalar with a graph to the trained parameters, and numbers to log. */
+export interface MethodLoss {
+  loss: Tensor;
+  /** logged per step (rewardMean / rewardBest / rewardWorst where the method has rewards) */
+  logs: Record<string, number>;
+}
+
+export interface FinetuneMethod<O extends Record<string, unknown> = Record<string, unknown>, B = unknown> {
+  readonly name: string;
+  /** one line for `--help` and the list of methods */
+  readonly description: string;
+  /** the method's options: a strict zod object whose fields all have defaults */
+  readonly optionsSchema: z.ZodType<O>;
+  /** whether the loop must build a frozen copy of the starting model */
+  needsReference(options: O): boolean;
+  /** whether the method learns from an image–caption dataset (--data world|DIR) */
+  readonly needsData: boolean;
+  /** whether the method needs a reward (--reward NAME) */
+  readonly needsReward: boolean;
+  makeBatch(ctx: MethodContext<O>): Promise<B>;
+  loss(ctx: MethodContext<O>, batch: B): Promise<MethodLoss>;
+  /** frees what makeBatch allocated */
+  disposeBatch(batch: B): void;
+}
+
+// ------------------------------------------------------------------ registry
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyMethod = FinetuneMethod<any, any>;
+
+const methods = new Map<string, AnyMethod>();
+
+/** Registers a method under its name (unique). Concrete methods register in methods/index.ts. */
+export function registerMethod(method: AnyMethod): void {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(method.name)) throw new Error(`registerMethod: invalid name '${method.name}' (lower-case letters, digits, '-')`);
+  if (methods.has(method.name)) throw new Error(`registerMethod: a method named '${method.name}' is already registered`);
+  methods.set(method.name, method);
+}
+
+/** The registered names, sorted. */
+export function methodNames(): string[] {
+  return [...methods.keys()].sort();
+}
+
+/** The method registered under `name`; an unknown name throws, listing the valid ones. */
+export function getMethod(name: string): AnyMethod {
+  const m = methods.get(name);
+  if (!m) {
+    const valid = methodNames();
+    throw new Error(`unknown fine-tuning method '${name}'; valid methods: ${valid.length ? valid.join(', ') : '(none registered)'}`);
+  }
+  return m;
+}
+
+/**
+ * A step whose loss, reward or gradient is not a finite number. The loop catches it, skips the step
+ * without touching the weights or the optimizer, counts it, and stops after too many in a row.
+ */
+export class NonFiniteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NonFiniteError';
+  }
+}

@@ -1,0 +1,47 @@
+// SFT-Diffusion-Sharpening (Tian et al. 2025, arXiv 2502.12146, §3; METHOD.md "SFT-Diffusion-Sharpening")
+// as a fine-tuning method: from an image–caption dataset (the world's stream or an image folder,
+// --data world|DIR), n short trajectories per example are unrolled from x_t, scored with the reward,
+// and the model is trained on the denoising loss of the best one (sftSharpeningLoss).
+import { z } from 'zod';
+import type { Tensor } from '../../torch/index.js';
+import type { FinetuneMethod } from '../method.js';
+import { sftSharpeningLoss } from './sharpening.js';
+import { lossOptions, sharpeningCoreShape, sharpeningDraws, sharpeningLogs } from './sharpening-options.js';
+
+export const sftSharpeningOptionsSchema = z.object(sharpeningCoreShape).strict();
+export type SftSharpeningOptions = z.infer<typeof sftSharpeningOptionsSchema>;
+
+interface Batch {
+  /** [B, 3, H, W] in [−1, 1] */
+  x0: Tensor;
+  prompts: string[];
+}
+
+export const sftSharpening: FinetuneMethod<SftSharpeningOptions, Batch> = {
+  name: 'sft-sharpening',
+  description: 'SFT-Diffusion-Sharpening: the denoising loss of the best of n short trajectories per image–caption pair (needs --data and --reward)',
+  optionsSchema: sftSharpeningOptionsSchema,
+  needsReference: () => false,
+  needsData: true,
+  needsReward: true,
+
+  async makeBatch(ctx) {
+    const { images, prompts } = ctx.data!.batchAt(ctx.position, ctx.batchSize); // [B, 3, H, W] in [−1, 1]
+    return { x0: images, prompts };
+  },
+
+  async loss(ctx, batch) {
+    const o = ctx.options;
+    const draws = sharpeningDraws(o, ctx.schedule.numTrainTimesteps, batch.prompts.length, batch.x0.shape.slice(1), this.name);
+    try {
+      const r = await sftSharpeningLoss(ctx.model, ctx.schedule, ctx.scheduler, batch, ctx.reward!, lossOptions(o), draws);
+      return { loss: r.loss, logs: sharpeningLogs(r.logs) };
+    } finally {
+      draws?.noise.dispose();
+    }
+  },
+
+  disposeBatch(batch) {
+    batch.x0.dispose();
+  },
+};

@@ -1,0 +1,48 @@
+// Standard fine-tuning: the plain diffusion loss ‖ε − ε_θ(x_t, t, c)‖² (Ho et al. 2020, eq. 14) on
+// the same image–caption data as SFT-Diffusion-Sharpening (METHOD.md, "Standard fine-tuning"): the
+// baseline SFT-Sharpening is compared with (the paper's Fig. 4). No reward, no reference.
+import { z } from 'zod';
+import * as torch from '../../torch/index.js';
+import type { Tensor } from '../../torch/index.js';
+import { diffusionLoss } from '../pretrain.js';
+import type { FinetuneMethod } from '../method.js';
+
+export const standardFtOptionsSchema = z.object({
+  /** probability of replacing a caption by '' (keeps classifier-free guidance trained; 0 = off, the default) */
+  condDropout: z.number().min(0).max(1).default(0),
+}).strict();
+export type StandardFtOptions = z.infer<typeof standardFtOptionsSchema>;
+
+interface Batch {
+  /** [B, 3, H, W] in [−1, 1] */
+  x0: Tensor;
+  prompts: string[];
+}
+
+export const standardFt: FinetuneMethod<StandardFtOptions, Batch> = {
+  name: 'standard-ft',
+  description: 'standard fine-tuning: the plain diffusion loss on image–caption data (needs --data; no reward)',
+  optionsSchema: standardFtOptionsSchema,
+  needsReference: () => false,
+  needsData: true,
+  needsReward: false,
+
+  async makeBatch(ctx) {
+    const { images, prompts } = ctx.data!.batchAt(ctx.position, ctx.batchSize);
+    return { x0: images, prompts };
+  },
+
+  async loss(ctx, batch) {
+    let prompts = batch.prompts;
+    if (ctx.options.condDropout > 0) {
+      // drawn from the torch generator, so that a resumed run replays it
+      const drop = torch.tidy(() => torch.rand([prompts.length]).lt(ctx.options.condDropout).toTypedArray());
+      prompts = prompts.map((p, i) => (drop[i] ? '' : p));
+    }
+    return { loss: diffusionLoss(ctx.model, ctx.schedule, batch.x0, prompts), logs: {} };
+  },
+
+  disposeBatch(batch) {
+    batch.x0.dispose();
+  },
+};
