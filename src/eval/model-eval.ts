@@ -1,6 +1,7 @@
 // Evaluates a text-to-image model on the world's held-out prompts: samples images for K prompts per
 // category, scores each with the world's evaluator (pixels only), and reports per-category scores
-// (seen and unseen attribute combinations apart), their mean, and the NFE per image.
+// (seen and unseen attribute combinations apart), their mean, and the NFE per image. Other rewards
+// (clip, aesthetic, preference, mllm …) join as metric columns: each image is scored by each.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { TextToImageModel } from '../models/t2i.js';
@@ -11,6 +12,7 @@ import { CATEGORIES, type Category } from '../world/vocab.js';
 import type { RgbImage } from '../world/image.js';
 import { loadSplit, SPLITS, type SplitName } from '../world/splits.js';
 import { Progress } from '../util/progress.js';
+import { checkOutput, type Reward } from '../rewards/reward.js';
 
 export interface EvalOptions {
   split?: string;
@@ -26,6 +28,9 @@ export interface EvalOptions {
   /** an inference-time method (src/sample) in place of plain generation: its registered name and its
    *  options (reward, budgetNfe, …; steps and guidanceScale come from here). Absent: plain generate(). */
   method?: { name: string; options?: Record<string, unknown> };
+  /** rewards reported as metrics beside the world's categories (their means over all images;
+   *  a sample a reward could not score is left out of that reward's mean and counted) */
+  metrics?: Reward[];
   progress?: boolean;
 }
 
@@ -42,8 +47,20 @@ export interface EvalResult {
   /** mean of the six category scores */
   mean: number;
   nfePerImage: number;
-  /** every image's score, for intervals: { prompt, category, seen, score } */
-  samples: { prompt: string; category: Category; seen: boolean; score: number }[];
+  /** per metric reward: the mean over the images it scored, and how many it could not score */
+  metrics: Record<string, { mean: number | null; unscored: number }>;
+  /** every image's score, for intervals: { prompt, category, seen, score, metrics (NaN: unscored) } */
+  samples: EvalSample[];
+}
+
+export interface EvalSample {
+  prompt: string;
+  category: Category;
+  seen: boolean;
+  /** the world's evaluator */
+  score: number;
+  /** each metric reward's score of this image (NaN where it could not score it) */
+  metrics: Record<string, number>;
 }
 
 /** One image of a [B, 3, H, W] tensor in [0, 1] as the world's CHW image. */
@@ -86,8 +103,18 @@ export async function evaluateModel(model: TextToImageModel, opts: EvalOptions =
       : generate(model, prompts, { steps: opts.steps, guidanceScale: opts.unconditional ? 1 : opts.guidanceScale });
     nfe = r.nfePerImage;
     const imgs = tensorToRgbImages(r.images);
-    r.images.dispose();
-    chunk.forEach((j, k) => samples.push({ ...j, score: evaluateImage(imgs[k]!, j.prompt, j.category).score }));
+    const extra: Record<string, number>[] = chunk.map(() => ({}));
+    try {
+      for (const reward of opts.metrics ?? []) {
+        // the metric rewards score the image against the prompt it should show (also when unconditional)
+        const out = await reward.score(r.images, chunk.map((j) => j.prompt));
+        checkOutput(out, chunk.length, reward.name);
+        out.scores.forEach((v, k) => { extra[k]![reward.name] = out.unscored?.[k] ? NaN : v; });
+      }
+    } finally {
+      r.images.dispose();
+    }
+    chunk.forEach((j, k) => samples.push({ ...j, score: evaluateImage(imgs[k]!, j.prompt, j.category).score, metrics: extra[k]! }));
     progress?.update(Math.min(jobs.length, i + bs));
   }
   progress?.finish();
@@ -103,5 +130,11 @@ export async function evaluateModel(model: TextToImageModel, opts: EvalOptions =
       images: s.length,
     };
   }
-  return { categories, mean: mean(CATEGORIES.map((c) => categories[c].score)) ?? 0, nfePerImage: nfe, samples };
+  const metrics: EvalResult['metrics'] = {};
+  for (const reward of opts.metrics ?? []) {
+    const vals = samples.map((x) => x.metrics[reward.name]!);
+    const ok = vals.filter((v) => Number.isFinite(v));
+    metrics[reward.name] = { mean: mean(ok), unscored: vals.length - ok.length };
+  }
+  return { categories, mean: mean(CATEGORIES.map((c) => categories[c].score)) ?? 0, nfePerImage: nfe, metrics, samples };
 }

@@ -1,0 +1,254 @@
+// The main job (`npx sharpen demo`, the README's `npm run demo`): from the shipped base checkpoint,
+// RLHF-Diffusion-Sharpening (METHOD.md) with the compositional reward on the embedded world, then
+// the base and the fine-tuned model evaluated on the same held-out prompts and the same initial
+// noises with every metric available, and a report: before/after grids, the metrics table with
+// paired 95% intervals and the NFE per image, the reward curve of training.
+//
+// Run folder (default runs/demo): finetune/ (the run: checkpoints, metrics.jsonl, the model),
+// grid-base.png, grid-finetuned.png, report.html, result.json. Re-running resumes the run that is
+// there (same settings; a finished run is only re-evaluated); `fresh` moves it aside first
+// (runs/demo.<time>), so no run is ever overwritten.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import * as torch from '../torch/index.js';
+import { TextToImageModel } from '../models/t2i.js';
+import { generate } from '../models/generate.js';
+import { finetune, type FinetuneSummary } from '../train/loop.js';
+import { makeReward, type Reward } from '../rewards/index.js';
+import { resolveEndpoint } from '../rewards/mllm.js';
+import { CATEGORIES } from '../world/vocab.js';
+import { evaluateModel, selectPrompts, type EvalResult } from './model-eval.js';
+import { writeGrid } from './grid.js';
+import { meanByKey, pairedDifference, type Interval } from './stats.js';
+import { renderReport, type ReportBlock } from './report.js';
+import { readJsonl } from '../util/jsonl.js';
+
+export const DemoConfigSchema = z.object({
+  /** the run folder */
+  out: z.string().min(1).default('runs/demo'),
+  /** the starting checkpoint */
+  base: z.string().min(1).default('checkpoints/base'),
+  /** the reward RLHF-Sharpening trains on */
+  reward: z.string().min(1).default('compositional'),
+  /** optimizer steps of fine-tuning */
+  steps: z.number().int().positive().default(150),
+  /** prompts per step */
+  batch: z.number().int().positive().default(4),
+  lr: z.number().positive().default(2e-5),
+  /** Diffusion-Sharpening's n, m, S and β (METHOD.md) */
+  n: z.number().int().min(2).default(3),
+  m: z.number().int().positive().default(3),
+  S: z.number().int().positive().default(10),
+  beta: z.number().positive().default(2500),
+  seed: z.number().int().min(0).default(0),
+  /** held-out prompts per category for the evaluation (the test split) */
+  evalPerCategory: z.number().int().positive().default(25),
+  evalImagesPerPrompt: z.number().int().positive().default(2),
+  evalSeed: z.number().int().min(0).default(1234),
+  /** prompts per category in the before/after grids (4 seeds each) */
+  gridPerCategory: z.number().int().positive().default(2),
+}).strict();
+
+export type DemoConfig = z.infer<typeof DemoConfigSchema>;
+
+export interface MetricRow {
+  metric: string;
+  base: number | null;
+  finetuned: number | null;
+  /** paired difference finetuned − base over the prompts, with its 95% interval */
+  diff: Interval | null;
+}
+
+export interface DemoResult {
+  base: Record<string, number | string | null>;
+  finetuned: Record<string, number | string | null>;
+  rows: MetricRow[];
+  summary: FinetuneSummary;
+  report: string;
+}
+
+/** The metric rewards available here: each one whose checkpoint or endpoint exists; the others "n/a". */
+export async function availableMetricRewards(names: string[], log: (m: string) => void): Promise<{ rewards: Reward[]; missing: Record<string, string> }> {
+  const rewards: Reward[] = [];
+  const missing: Record<string, string> = {};
+  for (const name of names) {
+    if (name === 'mllm') {
+      try {
+        resolveEndpoint({});
+      } catch (e) {
+        missing[name] = `no endpoint configured (${(e as Error).message.split('\n')[0]})`;
+        continue;
+      }
+    }
+    try {
+      rewards.push(await makeReward(name));
+    } catch (e) {
+      missing[name] = (e as Error).message;
+      log(`demo: metric ${name} is n/a: ${(e as Error).message}`);
+    }
+  }
+  return { rewards, missing };
+}
+
+function metricLine(r: EvalResult, missing: Record<string, string>): Record<string, number | string | null> {
+  const line: Record<string, number | string | null> = {};
+  for (const c of CATEGORIES) line[c] = round(r.categories[c].score);
+  line.compositional = round(r.mean);
+  for (const [name, m] of Object.entries(r.metrics)) line[name] = round(m.mean);
+  for (const name of Object.keys(missing)) line[name] = 'n/a';
+  line.nfe_per_image = r.nfePerImage;
+  return line;
+}
+
+function round(v: number | null): number | null {
+  return v === null ? null : Number(v.toFixed(4));
+}
+
+/** Per-prompt means of one metric ('compositional', a category's score, or a metric reward). */
+function perPrompt(r: EvalResult, metric: string): Map<string, number> {
+  const rows = r.samples.filter((s) => metric === 'compositional' || s.category === metric || metric in s.metrics);
+  const value = (s: EvalResult['samples'][number]) => (metric === 'compositional' || s.category === metric ? s.score : s.metrics[metric]!);
+  return meanByKey(rows.filter((s) => Number.isFinite(value(s))), (s) => s.prompt, value);
+}
+
+async function moveAside(dir: string, log: (m: string) => void): Promise<void> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const to = `${dir}.${stamp}`;
+  await rename(dir, to);
+  log(`demo: the previous run was moved to ${to}`);
+}
+
+export interface DemoOptions {
+  /** move an existing run aside and start clean */
+  fresh?: boolean;
+  log?: (m: string) => void;
+  command?: string[];
+}
+
+export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}): Promise<DemoResult> {
+  const parsed = DemoConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new Error('demo config: ' + parsed.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; '));
+  }
+  const cfg = parsed.data;
+  const log = opts.log ?? ((m: string) => console.error(m));
+  const out = resolve(cfg.out);
+  if (!existsSync(join(cfg.base, 'model.safetensors'))) throw new Error(`demo: no base checkpoint at ${cfg.base} (model.safetensors missing)`);
+  if (opts.fresh && existsSync(out)) await moveAside(out, log);
+  await mkdir(out, { recursive: true });
+  const runDir = join(out, 'finetune');
+  const resume = existsSync(join(runDir, 'finetune-config.json'));
+  if (resume) log(`demo: resuming the run in ${runDir} (pass --fresh to start clean; the old run is kept aside)`);
+  log(`demo: config ${JSON.stringify(cfg)}`);
+
+  // ---- 1. RLHF-Diffusion-Sharpening from the base checkpoint
+  const { summary } = await finetune({
+    method: 'rlhf-sharpening', reward: cfg.reward, base: cfg.base, out: runDir, steps: cfg.steps, batch: cfg.batch, lr: cfg.lr,
+    seed: cfg.seed, n: cfg.n, m: cfg.m, S: cfg.S, beta: cfg.beta, checkpointEvery: 25,
+  }, { resume, log, ...(opts.command ? { command: opts.command } : {}) });
+
+  // ---- 2. both models on the same prompts and initial noises, every metric available
+  const { rewards, missing } = await availableMetricRewards(['clip', 'aesthetic', 'preference', 'mllm'], log);
+  const base = await TextToImageModel.load(cfg.base);
+  const tuned = await TextToImageModel.load(runDir);
+  try {
+    const evalOpts = {
+      split: 'test', perCategory: cfg.evalPerCategory, imagesPerPrompt: cfg.evalImagesPerPrompt, seed: cfg.evalSeed, metrics: rewards, progress: true,
+    };
+    log('demo: evaluating the base model');
+    const rBase = await evaluateModel(base, evalOpts);
+    log('demo: evaluating the fine-tuned model');
+    const rTuned = await evaluateModel(tuned, evalOpts);
+
+    const metricNames = ['compositional', ...CATEGORIES, ...rewards.map((r) => r.name)];
+    const rows: MetricRow[] = metricNames.map((metric) => {
+      const b = perPrompt(rBase, metric);
+      const f = perPrompt(rTuned, metric);
+      const avg = (m: Map<string, number>) => (m.size ? [...m.values()].reduce((a, c) => a + c, 0) / m.size : null);
+      let diff: Interval | null = null;
+      if (b.size >= 2 && b.size === f.size) diff = pairedDifference(b, f);
+      return { metric, base: avg(b), finetuned: avg(f), diff };
+    });
+    for (const name of Object.keys(missing)) rows.push({ metric: name, base: null, finetuned: null, diff: null });
+
+    // ---- 3. before/after grids: the same prompts and initial noises
+    const gridPrompts = selectPrompts('test', cfg.gridPerCategory).map((p) => p.prompt);
+    const seedsPerPrompt = 4;
+    const prompts = gridPrompts.flatMap((p) => new Array<string>(seedsPerPrompt).fill(p));
+    const labels = prompts.map((p, i) => (i % seedsPerPrompt === 0 ? p : ''));
+    for (const [name, model] of [['base', base], ['finetuned', tuned]] as const) {
+      torch.manualSeed(cfg.evalSeed);
+      const g = generate(model, prompts);
+      try {
+        await writeGrid(join(out, `grid-${name}.png`), g.images, labels, { cols: seedsPerPrompt });
+      } finally {
+        g.images.dispose();
+      }
+    }
+
+    // ---- 4. the report
+    const curve = readJsonl(join(runDir, 'metrics.jsonl')) as Record<string, number>[];
+    const series = (key: string) => curve.filter((r) => Number.isFinite(r[key])).map((r) => [r.step!, r[key]!] as [number, number]);
+    const smooth = (pts: [number, number][], k = 10) =>
+      pts.map(([x], i) => {
+        const w = pts.slice(Math.max(0, i - k + 1), i + 1);
+        return [x, w.reduce((a, c) => a + c[1], 0) / w.length] as [number, number];
+      });
+    const fmt = (v: number | null) => (v === null ? null : Number(v.toFixed(4)));
+    const blocks: ReportBlock[] = [
+      { kind: 'paragraph', text: `RLHF-Diffusion-Sharpening of ${cfg.base} with the '${cfg.reward}' reward: ${summary.steps} steps of ${cfg.batch} prompts, n = ${cfg.n}, m = ${cfg.m}, S = ${cfg.S}, β = ${cfg.beta}, lr ${cfg.lr}, seed ${cfg.seed}; ${summary.wallClockSec.toFixed(0)} s of training, ${summary.trainingNfe} training NFE.` },
+      { kind: 'heading', text: 'Held-out metrics (test split, same prompts and initial noises)' },
+      {
+        kind: 'table',
+        columns: ['metric', 'base', 'fine-tuned', 'difference', '95% interval'],
+        rows: [
+          ...rows.map((r) => [r.metric, r.base === null ? 'n/a' : fmt(r.base), r.finetuned === null ? 'n/a' : fmt(r.finetuned),
+            r.diff ? fmt(r.diff.mean) : null, r.diff ? `[${r.diff.lo.toFixed(4)}, ${r.diff.hi.toFixed(4)}]` : null]),
+          ['NFE per image', rBase.nfePerImage, rTuned.nfePerImage, null, null],
+        ],
+        caption: `${cfg.evalPerCategory} test prompts per category × ${cfg.evalImagesPerPrompt} images, seed ${cfg.evalSeed}; intervals: paired t over prompts. ` +
+          (Object.keys(missing).length ? `n/a: ${Object.entries(missing).map(([k, v]) => `${k} (${v})`).join('; ')}` : ''),
+      },
+      { kind: 'heading', text: 'Reward during training' },
+      {
+        kind: 'chart',
+        series: [
+          { name: 'mean', points: smooth(series('rewardMean')) },
+          { name: 'best of n', points: smooth(series('rewardBest')) },
+          { name: 'worst of n', points: smooth(series('rewardWorst')) },
+        ],
+        options: { title: `${cfg.reward} reward of the rollouts (moving average of 10 steps)`, xLabel: 'step', yLabel: 'reward' },
+      },
+      { kind: 'chart', series: [{ name: 'loss', points: smooth(series('loss')) }], options: { title: 'training loss (moving average of 10 steps)', xLabel: 'step', yLabel: 'loss' } },
+      { kind: 'heading', text: 'Samples: the same prompts and initial noises, before and after' },
+      { kind: 'images', items: [{ src: 'grid-base.png', caption: 'base' }, { src: 'grid-finetuned.png', caption: 'fine-tuned' }] },
+      { kind: 'code', text: `${(opts.command ?? ['npx', 'sharpen', 'demo']).join(' ')}\n${JSON.stringify(cfg, null, 2)}` },
+    ];
+    const report = join(out, 'report.html');
+    await writeFile(report, renderReport('Diffusion-Sharpening demo', blocks));
+    const result: DemoResult = { base: metricLine(rBase, missing), finetuned: metricLine(rTuned, missing), rows, summary, report };
+    await writeFile(join(out, 'result.json'), JSON.stringify(result, null, 2) + '\n');
+    return result;
+  } finally {
+    base.dispose();
+    tuned.dispose();
+    for (const r of rewards) r.dispose?.();
+  }
+}
+
+/** The metrics table as Markdown, for the terminal. */
+export function formatDemoTable(rows: MetricRow[], nfe: { base: number; finetuned: number }): string {
+  const f = (v: number | null) => (v === null ? 'n/a' : v.toFixed(4));
+  const lines = ['| metric | base | fine-tuned | difference [95% interval] |', '|---|---|---|---|'];
+  for (const r of rows) {
+    lines.push(`| ${r.metric} | ${f(r.base)} | ${f(r.finetuned)} | ${r.diff ? `${r.diff.mean >= 0 ? '+' : ''}${r.diff.mean.toFixed(4)} [${r.diff.lo.toFixed(4)}, ${r.diff.hi.toFixed(4)}]` : '–'} |`);
+  }
+  lines.push(`| NFE per image | ${nfe.base} | ${nfe.finetuned} | |`);
+  return lines.join('\n');
+}
+
+export async function readDemoResult(out: string): Promise<DemoResult> {
+  return JSON.parse(await readFile(join(out, 'result.json'), 'utf8')) as DemoResult;
+}
