@@ -3,6 +3,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   engine: () => import('./engine.js'),
   model: () => import('./model.js'),
   rewards: () => import('./rewards.js'),
+  sharpening: () => import('./sharpening.js'),
 };
 
 const name = process.argv[2] ?? 'engine';

@@ -527,6 +527,10 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
       }
     };
 
+    // the training stream (timesteps, noise, rollouts) starts from the seed, whatever building the
+    // models drew before; a resumed run has restored the generator's state instead
+    if (!latest) torch.manualSeed(loop.seed);
+
     // ---- the steps
     const progress = opts.progress === false ? null : new Progress({ total: loop.steps, label: method.name, unit: 'step' }, step);
     let shown: Record<string, number> = {};

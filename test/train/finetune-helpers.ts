@@ -64,10 +64,11 @@ class FnReward implements Reward {
   }
 }
 
-/** Registers the toy rewards once: 'toy-redness', 'toy-nan' (always NaN), 'toy-unscored', 'toy-nan-calls' (NaN at listed calls). */
+/** Registers the toy rewards once: 'toy-redness', 'toy-anti-redness', 'toy-nan' (always NaN), 'toy-unscored', 'toy-nan-calls' (NaN at listed calls). */
 export function registerToyRewards(): void {
   if (hasReward('toy-redness')) return;
   registerReward('toy-redness', () => new FnReward('toy-redness', (x) => ({ scores: redness(x) })), 'test: mean red minus mean green/blue');
+  registerReward('toy-anti-redness', () => new FnReward('toy-anti-redness', (x) => ({ scores: redness(x).map((v) => -v) })), 'test: minus redness');
   registerReward('toy-nan', () => new FnReward('toy-nan', (x) => ({ scores: redness(x).map(() => NaN) })), 'test: NaN always');
   registerReward('toy-unscored', () => new FnReward('toy-unscored', (x) => {
     const s = redness(x);

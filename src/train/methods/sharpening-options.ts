@@ -2,7 +2,6 @@
 // zod fields with the defaults of SHARPENING_DEFAULTS (sharpening.ts), and the step logs they share.
 import { z } from 'zod';
 import * as torch from '../../torch/index.js';
-import type { Tensor } from '../../torch/index.js';
 import { SHARPENING_DEFAULTS, type SharpeningBatchResult, type SharpeningDraws } from './sharpening.js';
 
 const d = SHARPENING_DEFAULTS;
