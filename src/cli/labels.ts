@@ -27,16 +27,17 @@ export function registerLabelCommands(program: Command): void {
   const labels = program.command('labels').description('preference labels and ratings from the scripted annotator (docs/annotator.md)');
   labels
     .command('generate')
-    .description('sample pairs of base-model images for train-split prompts and label them with the scripted annotator')
+    .description('sample base-model images for train-split prompts (k per prompt), label every pair with the scripted annotator and rate every image (restarting with the same options reuses finished images)')
     .requiredOption('--ckpt <dir>', 'text-to-image checkpoint (e.g. checkpoints/base)')
-    .requiredOption('--pairs <n>', 'number of pairs', int('pairs'))
+    .requiredOption('--pairs <n>', 'number of pairs (at least; whole prompts are made)', int('pairs'))
+    .option('--per-prompt <k>', 'images per prompt; every two of them are a pair', int('per-prompt'), 4)
     .requiredOption('--out <dir>', 'output directory (pairs.jsonl, ratings.jsonl, images/)')
     .option('--seed <seed>', 'random seed (prompts, sampling settings, noises)', int('seed'), 0)
     .option('--mix <list>', 'sampling settings steps:guidance, comma-separated (default: 20:4, 10:4, 5:4, 3:4, 10:1, 10:2, 10:8)')
     .option('--batch <n>', 'images per sampling call', int('batch'), 64)
     .option('--noise <sigma>', "the annotator's inconsistency σ (0: deterministic)", num('noise'), 0)
     .option('--tie-band <b>', 'utility difference below which a pair is a tie', num('tie-band'), 0.02)
-    .action(async (opts: { ckpt: string; pairs: number; out: string; seed: number; mix?: string; batch: number; noise: number; tieBand: number }) => {
+    .action(async (opts: { ckpt: string; pairs: number; perPrompt: number; out: string; seed: number; mix?: string; batch: number; noise: number; tieBand: number }) => {
       const { TextToImageModel } = await import('../models/t2i.js');
       const { generateLabels, parseSamplingMix, DEFAULT_SAMPLING_MIX } = await import('../rewards/label-generation.js');
       const { loadSplit } = await import('../world/splits.js');
@@ -45,7 +46,7 @@ export function registerLabelCommands(program: Command): void {
       const model = await TextToImageModel.load(opts.ckpt);
       try {
         const r = generateLabels(model, {
-          pairs: opts.pairs, prompts: loadSplit('train').map((p) => p.prompt), out: opts.out, seed: opts.seed, mix,
+          pairs: opts.pairs, perPrompt: opts.perPrompt, prompts: loadSplit('train').map((p) => p.prompt), out: opts.out, seed: opts.seed, mix,
           batchSize: opts.batch, annotator: { noise: opts.noise, tieBand: opts.tieBand, seed: opts.seed }, progress: true,
         });
         console.log(JSON.stringify({ out: opts.out, ...r, meanRating: Number(r.meanRating.toFixed(3)), seconds: Number(r.seconds.toFixed(1)) }));

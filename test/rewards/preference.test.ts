@@ -186,27 +186,39 @@ test('label generation: pairs of samples, labelled and rated, in the loader form
   const model = new TextToImageModel(tinyConfig());
   const dir = mkdtempSync(join(tmpdir(), 'labels-'));
   try {
-    const opts = { pairs: 5, prompts: ['a red circle', 'a blue square'], seed: 4, mix: parseSamplingMix('2:3,3:1'), batchSize: 4 };
+    const opts = { pairs: 12, perPrompt: 3, prompts: ['a red circle', 'a blue square'], seed: 4, mix: parseSamplingMix('2:3,3:1'), batchSize: 4 };
     const r = generateLabels(model, { ...opts, out: join(dir, 'one') });
-    assert.equal(r.pairs, 5);
-    assert.equal(r.images, 10);
-    assert.equal(r.choices.A + r.choices.B + r.choices.tie, 5);
+    assert.equal(r.prompts, 4);
+    assert.equal(r.pairs, 12);
+    assert.equal(r.images, 12);
+    assert.equal(r.reused, 0);
+    assert.equal(r.choices.A + r.choices.B + r.choices.tie, 12);
     const pairs = readPreferencePairs(join(dir, 'one', 'pairs.jsonl'));
     const ratings = readRatings(join(dir, 'one', 'ratings.jsonl'));
-    assert.equal(pairs.length, 5);
-    assert.equal(ratings.length, 10);
+    assert.equal(pairs.length, 12);
+    assert.equal(ratings.length, 12);
+    // every two images of a prompt make a pair: 3 per prompt
+    assert.deepEqual(pairs.slice(0, 3).map((p) => [p.imageA, p.imageB]), [
+      ['images/00000-0.png', 'images/00000-1.png'], ['images/00000-0.png', 'images/00000-2.png'], ['images/00000-1.png', 'images/00000-2.png'],
+    ]);
     for (const p of pairs) assert.ok(opts.prompts.includes(p.prompt) && p.annotator === 'scripted-v1');
     for (const x of ratings) assert.ok(x.rating >= 1 && x.rating <= 10);
     const data = loadPairData(join(dir, 'one', 'pairs.jsonl'), 0.5);
-    assert.deepEqual(data.images.shape, [10, 3, 8, 8]);
+    assert.deepEqual(data.images.shape, [12, 3, 8, 8]);
     data.images.dispose();
     loadRatingData(join(dir, 'one', 'ratings.jsonl'), 0.5).images.dispose();
     // the same seed gives the same labels and pixels
     generateLabels(model, { ...opts, out: join(dir, 'two') });
     const strip = (f: string) => readFileSync(f, 'utf8').replace(/"time":"[^"]*"/g, '');
     assert.equal(strip(join(dir, 'one', 'pairs.jsonl')), strip(join(dir, 'two', 'pairs.jsonl')));
-    assert.deepEqual(readFileSync(join(dir, 'one', 'images', '000003-B.png')), readFileSync(join(dir, 'two', 'images', '000003-B.png')));
+    assert.deepEqual(readFileSync(join(dir, 'one', 'images', '00003-2.png')), readFileSync(join(dir, 'two', 'images', '00003-2.png')));
     assert.throws(() => generateLabels(model, { ...opts, out: join(dir, 'one') }), /already exists/);
+    // an interrupted run (images written, no labels yet) is resumed from its images
+    rmSync(join(dir, 'two', 'pairs.jsonl'));
+    rmSync(join(dir, 'two', 'ratings.jsonl'));
+    assert.equal(generateLabels(model, { ...opts, out: join(dir, 'two') }).reused, 12);
+    assert.equal(strip(join(dir, 'one', 'pairs.jsonl')), strip(join(dir, 'two', 'pairs.jsonl')));
+    assert.throws(() => generateLabels(model, { ...opts, perPrompt: 1, out: join(dir, 'three') }), /per-prompt must be an integer ≥ 2/);
     assert.throws(() => parseSamplingMix('20-4'), /not steps:guidance/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
