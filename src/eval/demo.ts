@@ -42,6 +42,9 @@ export const DemoConfigSchema = z.object({
   m: z.number().int().positive().default(3),
   S: z.number().int().positive().default(10),
   beta: z.number().positive().default(2500),
+  /** t is drawn from [0, tMax): above it x̂0 mostly shows the network's own error, which ranking by a
+   *  reward would then train against (src/train/methods/sharpening-options.ts, tMin/tMax) */
+  tMax: z.number().int().positive().default(400),
   seed: z.number().int().min(0).default(0),
   /** held-out prompts per category for the evaluation (the test split) */
   evalPerCategory: z.number().int().positive().default(25),
@@ -146,7 +149,7 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
   // ---- 1. RLHF-Diffusion-Sharpening from the base checkpoint
   const { summary } = await finetune({
     method: 'rlhf-sharpening', reward: cfg.reward, base: cfg.base, out: runDir, steps: cfg.steps, batch: cfg.batch, lr: cfg.lr,
-    seed: cfg.seed, n: cfg.n, m: cfg.m, S: cfg.S, beta: cfg.beta, checkpointEvery: 25,
+    seed: cfg.seed, n: cfg.n, m: cfg.m, S: cfg.S, beta: cfg.beta, tMax: cfg.tMax, checkpointEvery: 25,
   }, { resume, log, ...(opts.command ? { command: opts.command } : {}) });
 
   // ---- 2. both models on the same prompts and initial noises, every metric available
@@ -198,7 +201,7 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
       });
     const fmt = (v: number | null) => (v === null ? null : Number(v.toFixed(4)));
     const blocks: ReportBlock[] = [
-      { kind: 'paragraph', text: `RLHF-Diffusion-Sharpening of ${cfg.base} with the '${cfg.reward}' reward: ${summary.steps} steps of ${cfg.batch} prompts, n = ${cfg.n}, m = ${cfg.m}, S = ${cfg.S}, β = ${cfg.beta}, lr ${cfg.lr}, seed ${cfg.seed}; ${summary.wallClockSec.toFixed(0)} s of training, ${summary.trainingNfe} training NFE.` },
+      { kind: 'paragraph', text: `RLHF-Diffusion-Sharpening of ${cfg.base} with the '${cfg.reward}' reward: ${summary.steps} steps of ${cfg.batch} prompts, n = ${cfg.n}, m = ${cfg.m}, S = ${cfg.S}, β = ${cfg.beta}, t < ${cfg.tMax}, lr ${cfg.lr}, seed ${cfg.seed}; ${summary.wallClockSec.toFixed(0)} s of training, ${summary.trainingNfe} training NFE.` },
       { kind: 'heading', text: 'Held-out metrics (test split, same prompts and initial noises)' },
       {
         kind: 'table',
