@@ -1,0 +1,429 @@
+// DDPO (Black, Janner, Du, Kostrikov & Levine 2023, "Training Diffusion Models with Reinforcement
+// Learning", arXiv 2305.13301), the importance-sampling estimator DDPO_IS (§4.3) with PPO's clipped
+// objective (Schulman et al. 2017, eq. 7); METHOD.md, "DDPO". Denoising is a multi-step MDP: the
+// state at step k is (c, t_k, x_{t_k}), the action is x_{t_{k+1}}, the policy is the sampler's
+// Gaussian p_θ(x_{t_{k+1}} | x_{t_k}, c), and the only reward is R(x_0, c) at the end.
+//
+//   1. sample:  N trajectories with DDIM η = 1 (a Gaussian step, so every transition has a density),
+//               storing x_{t_0} = x_T, …, x_{t_S} = x_0 and log p_old of each transition
+//               (sampleTrajectories; the log-density is averaged over C·H·W, as DDPO's
+//               ddim_step_with_logprob does: gaussianLogProb in src/diffusion/gaussian-step.ts);
+//   2. score:   r_i = R(x_0^i, c_i);
+//   3. normalise: A_i = (r_i − mean) / (std + 1e-6) with the mean and std of the prompt's recent
+//               rewards when the prompt has been seen at least minCount times, else of the whole
+//               buffer's rewards (PerPromptStatTracker, DDPO's per-prompt stat tracking);
+//               then A_i ← clamp(A_i, −5, 5) (DDPO's adv_clip_max);
+//   4. update:  for each training minibatch of the buffer (one inner epoch) and each trained step k,
+//               ρ = exp(log p_θ(x_{t_{k+1}} | x_{t_k}, c) − log p_old), and the PPO loss
+//               L = mean_i max(−A_i ρ_i, −A_i clamp(ρ_i, 1 − ε, 1 + ε)) with ε = 1e-4; the loss of
+//               a minibatch is the mean of L over its trained steps (DDPO accumulates the gradient
+//               of every step and takes one optimizer step per minibatch) (ddpoLoss).
+//
+// Decisions:
+// - The recomputed log p_θ uses the same guided prediction as the rollout (classifier-free
+//   guidance at the rollout's scale, as DDPO does), and gradients flow through the step's mean only
+//   (x_{t_{k+1}} is data: gaussianLogProb detaches it).
+// - The sampler is the model's own (DDIM, trailing spacing, ᾱ_prev = 1 at the last step, as
+//   diffusers' set_alpha_to_one) at η = 1. Where S divides T its last step goes to x_0 with σ = 0: a
+//   deterministic transition with no density (gaussianLogProb reports 0 there). Such steps are left
+//   out of the objective (stochasticSteps): their ratio is 1 and they carry no gradient, so keeping
+//   them would only shrink the loss by (S − 1)/S. (DDPO ran Stable Diffusion's DDIM with
+//   set_alpha_to_one = False, where the last step keeps a σ of ~0.03; any Scheduler may be passed.)
+// - timestepFraction < 1 trains ⌊S·fraction⌋ steps per trajectory, a random subset per trajectory
+//   (DDPO's train.timestep_fraction: a permutation per sample, its first k entries).
+// - Float noise: recomputing log p with a different batch composition changes it by ~1e-6, so the
+//   ratio of a policy that has not moved is 1 to ~1e-5, not exactly (the clip range is 1e-4).
+import * as torch from '../../torch/index.js';
+import type { Tensor } from '../../torch/index.js';
+import { sampleLoop, nfePerStep, type Scheduler } from '../../diffusion/index.js';
+import { guidedPrediction } from '../../models/generate.js';
+import type { TextToImageModel } from '../../models/t2i.js';
+
+// ------------------------------------------------------------------ trajectories (shared with D3PO)
+
+export interface TrajectoryOptions {
+  /** S, denoising steps */
+  steps: number;
+  /** classifier-free guidance scale of the rollout and of the recomputed log-probabilities (1: none) */
+  guidanceScale: number;
+  /** DDIM η (DDPO and D3PO: 1) */
+  eta: number;
+}
+
+/** N sampled trajectories with the log-density of every transition (all detached). */
+export interface Trajectories {
+  /** the N prompts, one per trajectory */
+  prompts: string[];
+  /** t_0 > t_1 > … > t_{S−1}: the timestep each step starts from */
+  timesteps: number[];
+  /** x_{t_0} = x_T, …, x_{t_S} = x_0: [N, S + 1, C, H, W] */
+  latents: Tensor;
+  /** log p_old(x_{t_{k+1}} | x_{t_k}, c) averaged over C·H·W: [N, S] */
+  logProbs: Tensor;
+  /** the final samples, [N, 3, H, W] in [0, 1] */
+  images: Tensor;
+  /** the rollout's guidance scale and η (the log-probabilities are of that policy) */
+  guidanceScale: number;
+  eta: number;
+  /** network evaluations per trajectory */
+  nfe: number;
+}
+
+export function disposeTrajectories(tr: Trajectories): void {
+  tr.latents.dispose();
+  tr.logProbs.dispose();
+  tr.images.dispose();
+}
+
+function checkTrajectoryOptions(fn: string, o: TrajectoryOptions): void {
+  if (!Number.isSafeInteger(o.steps) || o.steps < 1) throw new Error(`${fn}: steps must be a positive integer, got ${o.steps}`);
+  if (!Number.isFinite(o.guidanceScale) || o.guidanceScale < 0) throw new Error(`${fn}: guidanceScale must be a number ≥ 0, got ${o.guidanceScale}`);
+  if (!(o.eta > 0 && o.eta <= 1)) {
+    throw new Error(`${fn}: eta must be in (0, 1] (a stochastic step has a log-probability; DDPO uses 1), got ${o.eta}`);
+  }
+}
+
+function int64(values: number[]): Tensor {
+  return torch.fromTypedArray(BigInt64Array.from(values.map((v) => BigInt(v))), [values.length]);
+}
+
+/**
+ * Samples one trajectory per prompt from x_T (`noise` [N, C, H, W], or drawn from the global
+ * generator) with S stochastic DDIM steps under classifier-free guidance, without a graph, keeping
+ * every latent and log p of every transition (step 1 above). The caller disposes the result.
+ */
+export function sampleTrajectories(
+  model: TextToImageModel, scheduler: Scheduler, prompts: string[], o: TrajectoryOptions, noise?: Tensor,
+): Trajectories {
+  const fn = 'sampleTrajectories';
+  checkTrajectoryOptions(fn, o);
+  if (prompts.length === 0) throw new Error(`${fn}: no prompts`);
+  const { sampleSize: size, inChannels: C } = model.config.unet;
+  const N = prompts.length;
+  if (noise && (noise.ndim !== 4 || noise.shape[0] !== N || noise.shape[1] !== C || noise.shape[2] !== size || noise.shape[3] !== size)) {
+    throw new Error(`${fn}: noise has shape [${noise.shape.join(', ')}], expected [${N}, ${C}, ${size}, ${size}]`);
+  }
+  const unet = model.unet;
+  const wasTraining = unet.training;
+  unet.train(false);
+  try {
+    return torch.noGrad(() => torch.tidy(() => {
+      const cond = model.encode(prompts);
+      const guided = nfePerStep(o.guidanceScale) === 2;
+      const uncond = guided ? model.encode(new Array<string>(N).fill('')) : null;
+      const r = sampleLoop({
+        scheduler, numSteps: o.steps, shape: [N, C, size, size], generatorNoise: noise, eta: o.eta,
+        nfePerCall: nfePerStep(o.guidanceScale), returnTrajectory: true, returnLogProbs: true,
+        denoise: (x, t) => guidedPrediction(model, x, t, cond, uncond, o.guidanceScale),
+      });
+      const latents = torch.stack(r.trajectory!, 1); // [N, S + 1, C, H, W]
+      const logProbs = torch.stack(r.logProbs!, 1); // [N, S]
+      const images = r.x0.add(1).div(2).clamp(0, 1); // [−1, 1] → [0, 1]
+      return {
+        prompts: [...prompts], timesteps: r.timesteps, latents, logProbs, images,
+        guidanceScale: o.guidanceScale, eta: o.eta, nfe: r.nfe,
+      };
+    }));
+  } finally {
+    unet.train(wasTraining);
+  }
+}
+
+/** The rows `rows` of a set of trajectories (a training minibatch); the caller disposes it. */
+export function selectTrajectories(tr: Trajectories, rows: number[]): Trajectories {
+  const N = tr.prompts.length;
+  for (const r of rows) if (!Number.isInteger(r) || r < 0 || r >= N) throw new Error(`selectTrajectories: row ${r} outside [0, ${N - 1}]`);
+  return torch.tidy(() => {
+    const idx = int64(rows);
+    return {
+      ...tr, prompts: rows.map((r) => tr.prompts[r]!), latents: tr.latents.indexSelect(0, idx),
+      logProbs: tr.logProbs.indexSelect(0, idx), images: tr.images.indexSelect(0, idx),
+    };
+  });
+}
+
+/** Text encodings of the trajectories' prompts (and of '' when guided), for transitionLogProb. */
+export interface GuidanceText {
+  cond: { hidden: Tensor; mask: Tensor };
+  uncond: { hidden: Tensor; mask: Tensor } | null;
+  scale: number;
+}
+
+export function guidanceText(model: TextToImageModel, prompts: string[], scale: number): GuidanceText {
+  return torch.tidy(() => {
+    const c = model.encode(prompts);
+    const u = nfePerStep(scale) === 2 ? model.encode(new Array<string>(prompts.length).fill('')) : null;
+    return { cond: { hidden: c.hidden, mask: c.mask }, uncond: u ? { hidden: u.hidden, mask: u.mask } : null, scale };
+  });
+}
+
+export function disposeGuidanceText(g: GuidanceText): void {
+  for (const t of [g.cond.hidden, g.cond.mask, g.uncond?.hidden, g.uncond?.mask]) t?.dispose();
+}
+
+/**
+ * log p_θ(xPrev | x, c) of given transitions under `model` (with a graph when gradients are on):
+ * x, xPrev [n, C, H, W], per-row timesteps t [n], text for the same n rows → [n] (mean over C·H·W).
+ */
+export function transitionLogProb(
+  model: TextToImageModel, scheduler: Scheduler, x: Tensor, xPrev: Tensor, t: number[], text: GuidanceText, eta: number,
+): Tensor {
+  return torch.tidy(() => {
+    const tt = int64(t);
+    const pred = guidedPrediction(model, x, tt, text.cond, text.uncond, text.scale); // [n, C, H, W]
+    return scheduler.step(pred, tt, x, { eta, prevSample: xPrev }).logProb!; // [n]
+  });
+}
+
+/**
+ * The steps that have a density: those where some trajectory's stored log p is not exactly 0 (a
+ * σ = 0 step reports 0 for every trajectory; a Gaussian log-density is never exactly 0 in practice).
+ */
+export function stochasticSteps(tr: Trajectories): number[] {
+  const S = tr.timesteps.length;
+  const nonzero = torch.tidy(() => Array.from(tr.logProbs.abs().amax(0).to('float32').toFloat32Array(), (v) => v > 0)); // [S]
+  const steps = Array.from({ length: S }, (_, k) => k).filter((k) => nonzero[k]);
+  if (steps.length === 0) throw new Error('stochasticSteps: no step of these trajectories has a density (σ = 0 everywhere: sample with η > 0)');
+  return steps;
+}
+
+/**
+ * Which steps each trajectory trains on: all `candidates` in order (fraction 1), else
+ * ⌊|candidates|·fraction⌋ (at least 1) of them, a random subset per trajectory from the global
+ * generator (DDPO's timestep_fraction). Returns order[i][j], the j-th trained step of trajectory i.
+ */
+export function trainedSteps(N: number, candidates: number[], fraction: number): number[][] {
+  if (!(fraction > 0 && fraction <= 1)) throw new Error(`trainedSteps: timestepFraction must be in (0, 1], got ${fraction}`);
+  const S = candidates.length;
+  const k = Math.max(1, Math.floor(S * fraction));
+  if (k === S) return Array.from({ length: N }, () => [...candidates]);
+  return Array.from({ length: N }, () =>
+    torch.tidy(() => Array.from(torch.randperm(S).toTypedArray() as BigInt64Array, (v) => candidates[Number(v)]!).slice(0, k)));
+}
+
+/**
+ * The transitions of step j of `order` for every row: x [n, C, H, W], xPrev, their timesteps and the
+ * stored log p_old [n] (detached). Used by DDPO and D3PO alike.
+ */
+export function transitionsAt(tr: Trajectories, order: number[][], j: number): { x: Tensor; xPrev: Tensor; t: number[]; oldLogProb: Tensor } {
+  const N = tr.prompts.length;
+  const S = tr.timesteps.length;
+  return torch.tidy(() => {
+    const k = order.map((o) => o[j]!);
+    const flat = tr.latents.reshape([N * (S + 1), ...tr.latents.shape.slice(2)]); // [N·(S+1), C, H, W]
+    const x = flat.indexSelect(0, int64(k.map((s, i) => i * (S + 1) + s)));
+    const xPrev = flat.indexSelect(0, int64(k.map((s, i) => i * (S + 1) + s + 1)));
+    const oldLogProb = tr.logProbs.reshape([N * S]).indexSelect(0, int64(k.map((s, i) => i * S + s)));
+    return { x, xPrev, t: k.map((s) => tr.timesteps[s]!), oldLogProb };
+  });
+}
+
+/** Sets the scheduler to the trajectories' S and checks that it visits the same timesteps. */
+export function matchScheduler(fn: string, scheduler: Scheduler, tr: Trajectories): void {
+  const S = tr.timesteps.length;
+  if (scheduler.numInferenceSteps !== S) scheduler.setTimesteps(S);
+  const ts = scheduler.timesteps;
+  if (ts.length !== S || ts.some((v, i) => v !== tr.timesteps[i])) {
+    throw new Error(
+      `${fn}: the scheduler's timesteps [${ts.join(', ')}] are not those the trajectories were sampled with [${tr.timesteps.join(', ')}]` +
+      ' (use the same scheduler and spacing)',
+    );
+  }
+}
+
+// ------------------------------------------------------------------ advantages
+
+/**
+ * DDPO's per-prompt stat tracking: every prompt keeps its last `bufferSize` rewards; a reward's
+ * advantage is (r − mean) / (std + 1e-6) over its prompt's kept rewards once there are at least
+ * `minCount` of them, else over all the rewards of the current update (std is the population std).
+ */
+export class PerPromptStatTracker {
+  private readonly stats = new Map<string, number[]>();
+
+  constructor(readonly bufferSize = 16, readonly minCount = 16) {
+    if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) throw new Error(`PerPromptStatTracker: bufferSize must be a positive integer, got ${bufferSize}`);
+    if (!Number.isSafeInteger(minCount) || minCount < 1) throw new Error(`PerPromptStatTracker: minCount must be a positive integer, got ${minCount}`);
+  }
+
+  /** Adds the rewards to their prompts' histories and returns their advantages (same order). */
+  update(prompts: string[], rewards: number[]): number[] {
+    checkRewards('PerPromptStatTracker.update', prompts, rewards);
+    const all = meanStd(rewards);
+    const out = new Array<number>(rewards.length);
+    const byPrompt = new Map<string, number[]>();
+    prompts.forEach((p, i) => {
+      let l = byPrompt.get(p);
+      if (!l) byPrompt.set(p, (l = []));
+      l.push(i);
+    });
+    for (const [p, idx] of byPrompt) {
+      let hist = this.stats.get(p);
+      if (!hist) this.stats.set(p, (hist = []));
+      for (const i of idx) hist.push(rewards[i]!);
+      if (hist.length > this.bufferSize) hist.splice(0, hist.length - this.bufferSize);
+      const s = hist.length >= this.minCount ? meanStd(hist) : all;
+      for (const i of idx) out[i] = (rewards[i]! - s.mean) / (s.std + 1e-6);
+    }
+    return out;
+  }
+
+  /** The kept rewards of a prompt (a copy). */
+  history(prompt: string): number[] {
+    return [...(this.stats.get(prompt) ?? [])];
+  }
+
+  /** Prompts tracked. */
+  get size(): number {
+    return this.stats.size;
+  }
+}
+
+function checkRewards(fn: string, prompts: string[], rewards: number[]): void {
+  if (prompts.length !== rewards.length) throw new Error(`${fn}: ${rewards.length} rewards for ${prompts.length} prompts`);
+  if (rewards.length === 0) throw new Error(`${fn}: no rewards`);
+  rewards.forEach((r, i) => {
+    if (typeof r !== 'number' || !Number.isFinite(r)) throw new Error(`${fn}: reward ${i} (prompt ${JSON.stringify(prompts[i])}) is ${String(r)}; rewards must be finite numbers`);
+  });
+}
+
+function meanStd(v: number[]): { mean: number; std: number } {
+  const mean = v.reduce((a, c) => a + c, 0) / v.length;
+  const variance = v.reduce((a, c) => a + (c - mean) ** 2, 0) / v.length;
+  return { mean, std: Math.sqrt(variance) };
+}
+
+/**
+ * Step 3: advantages of a buffer's rewards, per prompt through `tracker` (DDPO's default) or, with
+ * tracker null, over the whole buffer ((r − mean)/(std + 1e-8), DDPO without per-prompt tracking);
+ * then clipped to ±advClip.
+ */
+export function ddpoAdvantages(prompts: string[], rewards: number[], tracker: PerPromptStatTracker | null, advClip = 5): number[] {
+  if (!(advClip > 0)) throw new Error(`ddpoAdvantages: advClip must be positive, got ${advClip}`);
+  let adv: number[];
+  if (tracker) {
+    adv = tracker.update(prompts, rewards);
+  } else {
+    checkRewards('ddpoAdvantages', prompts, rewards);
+    const s = meanStd(rewards);
+    adv = rewards.map((r) => (r - s.mean) / (s.std + 1e-8));
+  }
+  return adv.map((a) => Math.min(advClip, Math.max(-advClip, a)));
+}
+
+// ------------------------------------------------------------------ the PPO objective
+
+export interface PpoTerms {
+  /** mean_i max(−A_i ρ_i, −A_i clamp(ρ_i, 1 − ε, 1 + ε)), a scalar with the graph of logProb */
+  loss: Tensor;
+  /** fraction of rows with |ρ − 1| > ε */
+  clipFraction: number;
+  /** ½ mean (log p_θ − log p_old)², DDPO's approx_kl */
+  approxKl: number;
+  /** max |ρ − 1| */
+  maxRatioDeviation: number;
+}
+
+/**
+ * PPO's clipped surrogate as a loss (Schulman et al. 2017, eq. 7, negated; DDPO_IS's trust region):
+ * logProb [n] (with a graph), oldLogProb [n], advantages [n] (numbers or a tensor), clip range ε.
+ */
+export function ppoClippedLoss(logProb: Tensor, oldLogProb: Tensor, advantages: Tensor | number[], clipRange: number): PpoTerms {
+  const fn = 'ppoClippedLoss';
+  if (!(clipRange > 0)) throw new Error(`${fn}: clipRange must be positive, got ${clipRange}`);
+  const n = logProb.shape[0] ?? 0;
+  if (logProb.ndim !== 1 || oldLogProb.ndim !== 1 || oldLogProb.shape[0] !== n) {
+    throw new Error(`${fn}: logProb [${logProb.shape.join(', ')}] and oldLogProb [${oldLogProb.shape.join(', ')}] must both be [n]`);
+  }
+  const advLen = Array.isArray(advantages) ? advantages.length : advantages.shape[0];
+  if (advLen !== n || (!Array.isArray(advantages) && advantages.ndim !== 1)) throw new Error(`${fn}: ${advLen} advantages for ${n} log-probabilities`);
+  return torch.tidy(() => {
+    const A = Array.isArray(advantages)
+      ? torch.fromTypedArray(Float32Array.from(advantages), [n]).to(logProb.dtype)
+      : advantages.detach().to(logProb.dtype);
+    const diff = logProb.sub(oldLogProb.detach()); // log ρ  [n]
+    const ratio = diff.exp(); // ρ  [n]
+    const unclipped = A.neg().mul(ratio);
+    const clipped = A.neg().mul(ratio.clamp(1 - clipRange, 1 + clipRange));
+    const loss = unclipped.maximum(clipped).mean();
+    const dev = ratio.detach().sub(1).abs();
+    return {
+      loss,
+      clipFraction: dev.gt(clipRange).float().mean().item(),
+      approxKl: diff.detach().square().mean().mul(0.5).item(),
+      maxRatioDeviation: dev.max().item(),
+    };
+  });
+}
+
+// ------------------------------------------------------------------ the DDPO loss
+
+export interface DdpoLossOptions {
+  /** PPO's clip range ε (DDPO: 1e-4) */
+  clipRange: number;
+  /** fraction of each trajectory's steps to train on (DDPO: 1) */
+  timestepFraction: number;
+}
+
+export const DDPO_DEFAULTS = Object.freeze({
+  eta: 1, clipRange: 1e-4, advClip: 5, timestepFraction: 1, statBufferSize: 16, statMinCount: 16,
+});
+
+export interface DdpoLossResult {
+  /** scalar with the graph to the model's parameters */
+  loss: Tensor;
+  logs: {
+    /** fraction of (trajectory, step) pairs whose ratio left [1 − ε, 1 + ε] */
+    clipFraction: number;
+    approxKl: number;
+    maxRatioDeviation: number;
+    /** mean advantage of the minibatch */
+    advantageMean: number;
+  };
+}
+
+/**
+ * Step 4 on one training minibatch: the mean over trained steps of PPO's clipped loss, with
+ * ρ = exp(log p_θ − log p_old) of each stored transition. `advantages` [N], one per trajectory
+ * (already normalised and clipped: ddpoAdvantages). Random subsets of steps (timestepFraction < 1)
+ * come from the global generator.
+ */
+export function ddpoLoss(
+  model: TextToImageModel, scheduler: Scheduler, tr: Trajectories, advantages: number[], opts: Partial<DdpoLossOptions> = {},
+): DdpoLossResult {
+  const fn = 'ddpoLoss';
+  const o = { clipRange: DDPO_DEFAULTS.clipRange, timestepFraction: DDPO_DEFAULTS.timestepFraction, ...opts };
+  const N = tr.prompts.length;
+  if (advantages.length !== N) throw new Error(`${fn}: ${advantages.length} advantages for ${N} trajectories`);
+  advantages.forEach((a, i) => {
+    if (!Number.isFinite(a)) throw new Error(`${fn}: advantage ${i} is ${a}`);
+  });
+  matchScheduler(fn, scheduler, tr);
+  const order = trainedSteps(N, stochasticSteps(tr), o.timestepFraction);
+  const K = order[0]!.length;
+  const text = guidanceText(model, tr.prompts, tr.guidanceScale);
+  try {
+    let clip = 0;
+    let kl = 0;
+    let dev = 0;
+    const loss = torch.tidy(() => {
+      let sum: Tensor | null = null;
+      for (let j = 0; j < K; j++) {
+        const step = transitionsAt(tr, order, j);
+        const logProb = transitionLogProb(model, scheduler, step.x, step.xPrev, step.t, text, tr.eta); // [N]
+        const ppo = ppoClippedLoss(logProb, step.oldLogProb, advantages, o.clipRange);
+        clip += ppo.clipFraction / K;
+        kl += ppo.approxKl / K;
+        dev = Math.max(dev, ppo.maxRatioDeviation);
+        sum = sum ? sum.add(ppo.loss) : ppo.loss;
+      }
+      return sum!.div(K); // mean over the trained steps
+    });
+    return {
+      loss,
+      logs: { clipFraction: clip, approxKl: kl, maxRatioDeviation: dev, advantageMean: advantages.reduce((a, c) => a + c, 0) / N },
+    };
+  } finally {
+    disposeGuidanceText(text);
+  }
+}
