@@ -11,6 +11,9 @@
 //               L = −log σ(β (log ρ_w − log ρ_l)), β = 0.1, ε = 0.1 ([0.9, 1.1]); the loss is the
 //               mean over preferred pairs and trained steps (d3poLoss).
 //
+// As a fine-tuning method ('d3po', bottom of this file): online, every micro-batch samples its B
+// pairs with the current policy.
+//
 // Decisions:
 // - p_ref is the frozen starting model (the loop's reference); p_θ and p_ref are the same guided
 //   DDIM Gaussian as the rollout, log-densities averaged over C·H·W (DDPO's convention,
@@ -20,10 +23,12 @@
 //   is then −β/2 (∇ log p_θ(w) − ∇ log p_θ(l)), a ±1-advantage policy gradient.
 // - The winner and loser of a pair train on the same steps (timestepFraction < 1 draws one random
 //   subset per pair).
+import { z } from 'zod';
 import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
 import type { Scheduler } from '../../diffusion/index.js';
 import type { TextToImageModel } from '../../models/t2i.js';
+import type { FinetuneMethod } from '../method.js';
 import {
   sampleTrajectories, selectTrajectories, disposeTrajectories, guidanceText, disposeGuidanceText, transitionLogProb, transitionsAt, trainedSteps, stochasticSteps, matchScheduler,
   type Trajectories, type TrajectoryOptions,
@@ -161,3 +166,75 @@ export function d3poLoss(
     disposeTrajectories(sub);
   }
 }
+
+// ------------------------------------------------------------------ the fine-tuning method
+
+export const d3poOptionsSchema = z.object({
+  /** S, sampling steps of the paired rollouts (null: the model's own, config.json sampling.steps) */
+  S: z.number().int().positive().nullable().default(null),
+  /** classifier-free guidance of the rollouts and of both log-densities (null: the model's own) */
+  guidance: z.number().min(0).nullable().default(null),
+  /** DDIM η of the rollouts (D3PO: 1) */
+  eta: z.number().gt(0).max(1).default(D3PO_DEFAULTS.eta),
+  /** DPO's β (D3PO: 0.1) */
+  beta: z.number().positive().default(D3PO_DEFAULTS.beta),
+  /** ρ is clamped to [1 − clip, 1 + clip] (D3PO: 0.1) */
+  clip: z.number().gt(0).lt(1).default(D3PO_DEFAULTS.clip),
+  /** fraction of the steps trained per pair (1: all) */
+  timestepFraction: z.number().gt(0).max(1).default(D3PO_DEFAULTS.timestepFraction),
+}).strict();
+export type D3poMethodOptions = z.infer<typeof d3poOptionsSchema>;
+
+interface D3poBatch {
+  /** 2 trajectories per prompt, rows 2b and 2b + 1 */
+  tr: Trajectories;
+  prefer: (0 | 1 | null)[];
+  rewards: number[];
+}
+
+export const d3po: FinetuneMethod<D3poMethodOptions, D3poBatch> = {
+  name: 'd3po',
+  description: 'D3PO (Yang et al.): two rollouts per prompt from one noise, the reward\'s preference, a clamped per-step DPO loss against the frozen base (needs --reward)',
+  optionsSchema: d3poOptionsSchema,
+  needsReference: () => true,
+  needsData: false,
+  needsReward: true,
+
+  async makeBatch(ctx) {
+    const o = ctx.options;
+    const prompts = ctx.prompts.promptsAt(ctx.position, ctx.batchSize);
+    // 1. two trajectories per prompt from one x_T, with the current policy
+    const tr = sampleTrajectoryPairs(ctx.model, ctx.scheduler, prompts, {
+      steps: o.S ?? ctx.model.config.sampling.steps, guidanceScale: o.guidance ?? ctx.model.config.sampling.guidanceScale, eta: o.eta,
+    });
+    try {
+      // 2. the preference of each pair from the reward
+      const rewards = await ctx.reward!(tr.images, tr.prompts);
+      return { tr, prefer: preferences(rewards), rewards };
+    } catch (e) {
+      disposeTrajectories(tr);
+      throw e;
+    }
+  },
+
+  async loss(ctx, b) {
+    const o = ctx.options;
+    // 3. the clamped per-step DPO loss
+    const r = d3poLoss(ctx.model, ctx.reference!, ctx.scheduler, b.tr, b.prefer, { beta: o.beta, clip: o.clip, timestepFraction: o.timestepFraction });
+    const mean = (v: number[]) => v.reduce((a, c) => a + c, 0) / v.length;
+    const P = b.rewards.length / 2;
+    const pair = (f: (a: number, c: number) => number) => mean(Array.from({ length: P }, (_, i) => f(b.rewards[2 * i]!, b.rewards[2 * i + 1]!)));
+    return {
+      loss: r.loss,
+      logs: {
+        // rewardBest / rewardWorst: mean over pairs of the better and the worse reward
+        rewardMean: mean(b.rewards), rewardBest: pair(Math.max), rewardWorst: pair(Math.min),
+        pairs: r.logs.pairs, ratioMin: r.logs.ratioMin, ratioMax: r.logs.ratioMax, clampedFraction: r.logs.clampedFraction, logRatioGap: r.logs.logRatioGap,
+      },
+    };
+  },
+
+  disposeBatch(b) {
+    disposeTrajectories(b.tr);
+  },
+};

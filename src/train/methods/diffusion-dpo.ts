@@ -13,6 +13,8 @@
 // Pairs come from (a) the base model's own samples ranked by a reward: for each prompt, k images,
 // the best against the worst (rewardRankedPairs), or (b) preference labels in the project's format
 // (src/data/preferences.ts: pairs.jsonl of {prompt, imageA, imageB, choice}; PreferencePairFile).
+// As fine-tuning methods (bottom of this file): 'diffusion-dpo' (a) with --reward, and
+// 'diffusion-dpo-labels' (b) with --set pairs=FILE and no reward.
 //
 // Decisions:
 // - t ~ U{0, …, T−1} and one ε per pair, shared by x_w and x_l (eq. 14's expectation).
@@ -22,6 +24,8 @@
 //   loss is Σ_i w_i ℓ_i / max(1, Σ_i w_i), so a batch of ties has loss 0 and no gradient. Ties in
 //   label files are skipped when loading.
 // - Policy equal to reference ⇒ the inside term is 0 and every pair's loss is log 2.
+import { resolve } from 'node:path';
+import { z } from 'zod';
 import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
 import type { NoiseSchedule } from '../../diffusion/index.js';
@@ -30,6 +34,7 @@ import type { TextToImageModel } from '../../models/t2i.js';
 import { readPreferencePairs, ImageCache } from '../../data/preferences.js';
 import { Rng } from '../../world/rng.js';
 import type { RewardFn } from './sharpening.js';
+import type { FinetuneMethod } from '../method.js';
 
 export interface DiffusionDpoOptions {
   /** β in the no-½ convention (METHOD.md: 2500 = the authors' 5000 with the ½) */
@@ -285,3 +290,103 @@ export class PreferencePairFile {
     return { xw, xl, prompts: picked.map((p) => p.prompt) };
   }
 }
+
+// ------------------------------------------------------------------ the fine-tuning methods
+
+// Two registered methods share the loss, one per source of pairs, since a method either always or
+// never takes --reward: 'diffusion-dpo' ranks k samples of the frozen base per prompt by the run's
+// reward (the pairs are offline: always the base's, never the policy's); 'diffusion-dpo-labels'
+// reads a preference label file and takes no reward.
+
+const dpoShape = {
+  /** β in the no-½ convention (METHOD.md: 2500; the authors' 5000 with the ½) */
+  beta: z.number().positive().default(DIFFUSION_DPO_DEFAULTS.beta),
+};
+
+export const diffusionDpoOptionsSchema = z.object({
+  ...dpoShape,
+  /** samples of the base per prompt; the pair is the best and the worst of them by the reward */
+  k: z.number().int().min(2).default(4),
+  /** sampling steps of those samples (null: the model's own, config.json sampling.steps) */
+  pairSteps: z.number().int().positive().nullable().default(null),
+  /** their classifier-free guidance (null: the model's own sampling guidance) */
+  pairGuidance: z.number().min(0).nullable().default(null),
+}).strict();
+export type DiffusionDpoMethodOptions = z.infer<typeof diffusionDpoOptionsSchema>;
+
+export const diffusionDpoLabelsOptionsSchema = z.object({
+  ...dpoShape,
+  /** the preference label file (pairs.jsonl of src/data/preferences.ts; its images at the model's resolution) */
+  pairs: z.string().min(1).default('data/preferences/pairs.jsonl'),
+  /** seeds the order in which the pairs are read (a new order every pass) */
+  shuffleSeed: z.number().int().min(0).default(0),
+}).strict();
+export type DiffusionDpoLabelsOptions = z.infer<typeof diffusionDpoLabelsOptionsSchema>;
+
+interface DpoBatch {
+  batch: PreferenceBatch;
+  logs: Record<string, number>;
+}
+
+function dpoLogs(r: DiffusionDpoResult, extra: Record<string, number>): Record<string, number> {
+  return { ...extra, modelDiff: r.logs.modelDiff, refDiff: r.logs.refDiff, implicitAccuracy: r.logs.implicitAccuracy, pairs: r.logs.pairs };
+}
+
+export const diffusionDpo: FinetuneMethod<DiffusionDpoMethodOptions, DpoBatch> = {
+  name: 'diffusion-dpo',
+  description: 'Diffusion-DPO (Wallace et al.): offline pairs, the best vs the worst of k base samples per prompt by the reward, against the frozen base (needs --reward)',
+  optionsSchema: diffusionDpoOptionsSchema,
+  needsReference: () => true,
+  needsData: false,
+  needsReward: true,
+
+  async makeBatch(ctx) {
+    const o = ctx.options;
+    const prompts = ctx.prompts.promptsAt(ctx.position, ctx.batchSize);
+    const r = await rewardRankedPairs(ctx.reference!, prompts, ctx.reward!, {
+      k: o.k, ...(o.pairSteps !== null ? { steps: o.pairSteps } : {}), ...(o.pairGuidance !== null ? { guidanceScale: o.pairGuidance } : {}),
+    });
+    return { batch: r.batch, logs: { rewardMean: r.logs.rewardMean, rewardBest: r.logs.rewardBest, rewardWorst: r.logs.rewardWorst, ties: r.logs.ties } };
+  },
+
+  async loss(ctx, b) {
+    const r = diffusionDpoLoss(ctx.model, ctx.reference!, ctx.schedule, b.batch, { beta: ctx.options.beta });
+    return { loss: r.loss, logs: dpoLogs(r, b.logs) };
+  },
+
+  disposeBatch(b) {
+    b.batch.xw.dispose();
+    b.batch.xl.dispose();
+  },
+};
+
+/** One reader per (file, resolution, seed) in this process. */
+const pairFiles = new Map<string, PreferencePairFile>();
+
+export const diffusionDpoLabels: FinetuneMethod<DiffusionDpoLabelsOptions, DpoBatch> = {
+  name: 'diffusion-dpo-labels',
+  description: 'Diffusion-DPO (Wallace et al.) on a preference label file (--set pairs=FILE, default data/preferences/pairs.jsonl), against the frozen base (no reward)',
+  optionsSchema: diffusionDpoLabelsOptionsSchema,
+  needsReference: () => true,
+  needsData: false,
+  needsReward: false,
+
+  async makeBatch(ctx) {
+    const o = ctx.options;
+    const resolution = ctx.model.config.unet.sampleSize;
+    const key = `${resolve(o.pairs)}|${resolution}|${o.shuffleSeed}`;
+    let f = pairFiles.get(key);
+    if (!f) pairFiles.set(key, (f = new PreferencePairFile(o.pairs, resolution, o.shuffleSeed)));
+    return { batch: f.batchAt(ctx.position, ctx.batchSize), logs: {} };
+  },
+
+  async loss(ctx, b) {
+    const r = diffusionDpoLoss(ctx.model, ctx.reference!, ctx.schedule, b.batch, { beta: ctx.options.beta });
+    return { loss: r.loss, logs: dpoLogs(r, b.logs) };
+  },
+
+  disposeBatch(b) {
+    b.batch.xw.dispose();
+    b.batch.xl.dispose();
+  },
+};

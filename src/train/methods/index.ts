@@ -5,9 +5,18 @@ import { registerMethod } from '../method.js';
 import { sftSharpening } from './sft-sharpening.js';
 import { rlhfSharpening } from './rlhf-sharpening.js';
 import { standardFt } from './standard-ft.js';
+import { diffusionDpo, diffusionDpoLabels } from './diffusion-dpo.js';
+import { ddpo } from './ddpo.js';
+import { d3po } from './d3po.js';
+import { reflIter } from './refl-iter.js';
 
 export { getMethod, methodNames, registerMethod } from '../method.js';
 
 registerMethod(sftSharpening);
 registerMethod(rlhfSharpening);
 registerMethod(standardFt);
+registerMethod(diffusionDpo);
+registerMethod(diffusionDpoLabels);
+registerMethod(ddpo);
+registerMethod(d3po);
+registerMethod(reflIter);

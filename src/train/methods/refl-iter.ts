@@ -14,6 +14,10 @@
 // plus the pre-training loss on image–caption data against drift (ReFL's L_pre: the plain diffusion
 // loss, diffusionLoss of src/train/pretrain.ts), weighted by `pretrainWeight` (iterReflLoss).
 //
+// As a fine-tuning method ('refl-iter', bottom of this file): --data gives the pre-training pairs,
+// the run's prompts the reward's prompts, and the differentiable reward is the method's option
+// reflReward (the loop's --reward is a score without gradients).
+//
 // Decisions:
 // - ReFL alternates an update on L_pre and one on the reward loss; here both are summed into one
 //   loss per step (the same first-order update for small steps, and one optimizer step per batch as
@@ -29,15 +33,18 @@
 //   `finetune --method refl-iter` run; a round is that run preceded by refreshing the reward:
 //     sharpen labels generate --ckpt <round r−1 model> --pairs N --out labels/round-r
 //     sharpen train-preference --labels labels/round-r --out checkpoints/preference-r
-//     sharpen finetune --method refl-iter --base <round r−1 model> --reward preference
-//                      --set rewardOptions.ckpt=checkpoints/preference-r --out runs/refl-round-r
+//     sharpen finetune --method refl-iter --base <round r−1 model> --set reflReward=preference
+//                      --set reflRewardOptions.ckpt=checkpoints/preference-r --out runs/refl-round-r
 //   (with a fixed reward such as 'clip', rounds only restart from the previous round's weights).
+import { z } from 'zod';
 import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
 import { nfePerStep, type NoiseSchedule, type Scheduler } from '../../diffusion/index.js';
 import { guidedPrediction } from '../../models/generate.js';
 import type { TextToImageModel } from '../../models/t2i.js';
 import { diffusionLoss } from '../pretrain.js';
+import { NonFiniteError, type FinetuneMethod, type MethodContext } from '../method.js';
+import { makeReward, type Reward } from '../../rewards/index.js';
 
 /** A differentiable reward: images [N, 3, H, W] in [0, 1] and their prompts → [N] with a graph to the images. */
 export type DifferentiableRewardFn = (images01: Tensor, prompts: string[]) => Tensor;
@@ -144,7 +151,7 @@ export function reflRewardLoss(
     if (r.ndim !== 1 || r.shape[0] !== N) throw new Error(`${fn}: the reward returned shape [${r.shape.join(', ')}] for ${N} images; expected [${N}]`);
     const values = Array.from(r.detach().to('float32').toFloat32Array());
     values.forEach((v, i) => {
-      if (!Number.isFinite(v)) throw new Error(`${fn}: the reward is ${v} for prompt ${JSON.stringify(prompts[i])}; a reward must be a finite number`);
+      if (!Number.isFinite(v)) throw new NonFiniteError(`${fn}: the reward is ${v} for prompt ${JSON.stringify(prompts[i])}; a reward must be a finite number`);
     });
     rewardMean = values.reduce((a, b) => a + b, 0) / N;
     return r.mean().mul(-o.lambda);
@@ -188,3 +195,73 @@ export function iterReflLoss(
     r.loss.dispose();
   }
 }
+
+// ------------------------------------------------------------------ the fine-tuning method
+
+export const reflIterOptionsSchema = z.object({
+  /**
+   * the differentiable reward, by name (rewards/index.ts: clip, aesthetic, preference, or a composite
+   * of them — IterComp's sum of reward models). It is the method's own option, not --reward: the
+   * loop hands methods a score function without gradients, and ReFL needs scoreDifferentiable
+   */
+  reflReward: z.string().min(1).default('clip'),
+  /** options of that reward's factory (e.g. {"ckpt": "checkpoints/clip"}) */
+  reflRewardOptions: z.record(z.string(), z.unknown()).default({}),
+  /** S, sampling steps of the no-grad rollout (ReFL: 40); named S, as `steps` is the loop's optimizer steps */
+  S: z.number().int().positive().default(REFL_DEFAULTS.steps),
+  /** the gradient step is one of the last lateSteps of S (ReFL: 10 of 40) */
+  lateSteps: z.number().int().positive().default(REFL_DEFAULTS.lateSteps),
+  /** λ, the reward loss's weight (ReFL's grad_scale: 1e-3, for ImageReward's N(0, 1) scores; scale it to the reward's units) */
+  lambda: z.number().positive().default(REFL_DEFAULTS.lambda),
+  /** weight of the pre-training loss on --data (ReFL: 1; 0 turns the anchor off) */
+  pretrainWeight: z.number().min(0).default(REFL_DEFAULTS.pretrainWeight),
+  /** classifier-free guidance of the rollout and the gradient step (null: the model's own) */
+  guidance: z.number().min(0).nullable().default(null),
+}).strict();
+export type ReflIterOptions = z.infer<typeof reflIterOptionsSchema>;
+
+/** The differentiable reward of a run, made once per policy (one per run). */
+const reflRewards = new WeakMap<TextToImageModel, { key: string; reward: Reward }>();
+
+async function differentiableReward(ctx: MethodContext<ReflIterOptions>): Promise<Reward> {
+  const o = ctx.options;
+  const key = JSON.stringify([o.reflReward, o.reflRewardOptions]);
+  const have = reflRewards.get(ctx.model);
+  if (have && have.key === key) return have.reward;
+  have?.reward.dispose?.();
+  const reward = await makeReward(o.reflReward, o.reflRewardOptions);
+  if (!reward.differentiable || typeof reward.scoreDifferentiable !== 'function') {
+    reward.dispose?.();
+    throw new Error(`refl-iter: reward '${o.reflReward}' is not differentiable; ReFL back-propagates through the reward (use clip, aesthetic, preference or a composite of them)`);
+  }
+  reflRewards.set(ctx.model, { key, reward });
+  return reward;
+}
+
+export const reflIter: FinetuneMethod<ReflIterOptions, IterReflBatch> = {
+  name: 'refl-iter',
+  description: 'IterComp-style ReFL (Xu et al.; Zhang et al.): a differentiable reward of x̂0 at a late step plus the pre-training loss on --data (reward: --set reflReward=NAME, default clip)',
+  optionsSchema: reflIterOptionsSchema,
+  needsReference: () => false,
+  needsData: true,
+  needsReward: false,
+
+  async makeBatch(ctx) {
+    const { images, prompts: captions } = ctx.data!.batchAt(ctx.position, ctx.batchSize); // [B, 3, H, W] in [−1, 1]
+    return { prompts: ctx.prompts.promptsAt(ctx.position, ctx.batchSize), x0: images, captions };
+  },
+
+  async loss(ctx, batch) {
+    const o = ctx.options;
+    const reward = await differentiableReward(ctx);
+    const r = iterReflLoss(ctx.model, ctx.schedule, ctx.scheduler, batch, (images, prompts) => reward.scoreDifferentiable!(images, prompts), {
+      steps: o.S, lateSteps: o.lateSteps, lambda: o.lambda, pretrainWeight: o.pretrainWeight,
+      guidanceScale: o.guidance ?? ctx.model.config.sampling.guidanceScale,
+    });
+    return { loss: r.loss, logs: { rewardMean: r.logs.reward, rewardLoss: r.logs.rewardLoss, pretrainLoss: r.logs.pretrainLoss, stopStep: r.logs.stopStep } };
+  },
+
+  disposeBatch(batch) {
+    batch.x0.dispose();
+  },
+};
