@@ -3,7 +3,7 @@
 // model; their option and reward errors are clear.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../../../src/torch/index.js';
 import { TextToImageModel } from '../../../src/models/t2i.js';
@@ -143,4 +143,18 @@ test('IterComp-style ReFL through the loop: a differentiable reward by name, NFE
     finetune({ method: 'refl-iter', reflReward: 'toy-redness', base, out: tempDir('refl-x'), steps: 1, batch: 1 }, quiet),
     /reward 'toy-redness' is not differentiable/,
   );
+});
+
+test('DDPO and D3PO: a run aborted at step 2 and resumed ends with the weights of an uninterrupted run', async () => {
+  const base = await saveTinyBase(6, { size: 8 });
+  for (const method of ['ddpo', 'd3po']) {
+    const cfg = (out: string) => ({ method, reward: 'toy-redness', base, out, store: join(out, 's.sqlite'), steps: 4, batch: 2, lr: 1e-3, checkpointEvery: 100 });
+    const whole = tempDir(`${method}-whole`);
+    await finetune(cfg(whole), quiet);
+    const cut = tempDir(`${method}-cut`);
+    const ac = new AbortController();
+    await assert.rejects(finetune(cfg(cut), { ...quiet, signal: ac.signal, onStep: (s) => s.step === 2 && ac.abort() }), (e: Error) => e.name === 'AbortError');
+    await finetune(cfg(cut), { ...quiet, resume: true });
+    assert.ok(readFileSync(join(whole, 'model.safetensors')).equals(readFileSync(join(cut, 'model.safetensors'))), method);
+  }
 });
