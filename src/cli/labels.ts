@@ -58,13 +58,13 @@ export function registerLabelCommands(program: Command): void {
   program
     .command('train-preference')
     .description('train the preference reward (Bradley–Terry on pairs) and report held-out agreement')
-    .requiredOption('--labels <dir>', 'labels directory with pairs.jsonl')
+    .option('--labels <dir>', 'labels directory with pairs.jsonl (repeatable: the union is used)', collect, [])
     .requiredOption('--out <dir>', 'checkpoint directory to write (e.g. checkpoints/preference)')
     .option('--encoder <kind>', "'conv' (own encoder + the world's text encoder) or 'clip' (head on frozen CLIP)")
     .option('--text-ckpt <dir>', "where the world's text encoder comes from (encoder conv)", 'checkpoints/base')
     .option('--clip <dir>', 'CLIP checkpoint (encoder clip)', 'checkpoints/clip')
     .option('--set <key=value>', 'override a training field, e.g. --set epochs=20 (repeatable)', collect, [])
-    .action(async (opts: { labels: string; out: string; encoder?: string; textCkpt: string; clip: string; set: string[] }) => {
+    .action(async (opts: { labels: string[]; out: string; encoder?: string; textCkpt: string; clip: string; set: string[] }) => {
       const { join, relative, resolve } = await import('node:path');
       const { mkdirSync, rmSync } = await import('node:fs');
       const { loadConfig } = await import('../util/config.js');
@@ -73,7 +73,8 @@ export function registerLabelCommands(program: Command): void {
       const overrides = [...(opts.encoder ? [`encoder=${opts.encoder}`] : []), ...opts.set];
       const cfg = loadConfig(rm.PreferenceTrainSchema, { base: rm.PREFERENCE_TRAIN_DEFAULTS, overrides });
       console.error(`config: ${JSON.stringify(cfg)}`);
-      const data = rm.loadPairData(join(opts.labels, 'pairs.jsonl'), cfg.heldOut);
+      if (opts.labels.length === 0) throw new Error('train-preference: give at least one --labels <dir>');
+      const data = rm.loadPairData(opts.labels.map((d) => join(d, 'pairs.jsonl')), cfg.heldOut);
       const deps: import('../train/reward-models.js').PreferenceTrainDeps = { progress: true };
       let cleanup = () => {};
       if (cfg.encoder === 'conv') {
@@ -111,11 +112,11 @@ export function registerLabelCommands(program: Command): void {
   program
     .command('train-aesthetic')
     .description('train the aesthetic head (MLP on frozen CLIP image embeddings, MSE on 1–10 ratings) and report held-out correlation')
-    .requiredOption('--labels <dir>', 'labels directory with ratings.jsonl')
+    .option('--labels <dir>', 'labels directory with ratings.jsonl (repeatable: the union is used)', collect, [])
     .requiredOption('--out <dir>', 'checkpoint directory to write (e.g. checkpoints/aesthetic)')
     .option('--clip <dir>', 'CLIP checkpoint', 'checkpoints/clip')
     .option('--set <key=value>', 'override a training field, e.g. --set epochs=200 (repeatable)', collect, [])
-    .action(async (opts: { labels: string; out: string; clip: string; set: string[] }) => {
+    .action(async (opts: { labels: string[]; out: string; clip: string; set: string[] }) => {
       const { join, relative, resolve } = await import('node:path');
       const { mkdirSync, rmSync } = await import('node:fs');
       const { loadConfig } = await import('../util/config.js');
@@ -124,7 +125,8 @@ export function registerLabelCommands(program: Command): void {
       const rm = await import('../train/reward-models.js');
       const cfg = loadConfig(rm.AestheticTrainSchema, { base: rm.AESTHETIC_TRAIN_DEFAULTS, overrides: opts.set });
       console.error(`config: ${JSON.stringify(cfg)}`);
-      const data = rm.loadRatingData(join(opts.labels, 'ratings.jsonl'), cfg.heldOut);
+      if (opts.labels.length === 0) throw new Error('train-aesthetic: give at least one --labels <dir>');
+      const data = rm.loadRatingData(opts.labels.map((d) => join(d, 'ratings.jsonl')), cfg.heldOut);
       const clip = await loadClipEmbedder(opts.clip);
       mkdirSync(opts.out, { recursive: true });
       rmSync(join(opts.out, 'metrics.jsonl'), { force: true });

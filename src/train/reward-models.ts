@@ -49,10 +49,11 @@ function stackImages(list: RgbImage[]): Tensor {
   return torch.fromTypedArray(all, [list.length, 3, H, W]);
 }
 
-/** Loads `dir/pairs.jsonl` and its images. */
-export function loadPairData(file: string, heldOutFraction: number): PairData {
-  const pairs = readPreferencePairs(file);
-  if (pairs.length === 0) throw new Error(`${file}: no pairs`);
+/** Loads pairs files (e.g. `dir/pairs.jsonl` of several label directories) and their images. */
+export function loadPairData(files: string | string[], heldOutFraction: number): PairData {
+  const list0 = Array.isArray(files) ? files : [files];
+  const pairs = list0.flatMap((f) => readPreferencePairs(f));
+  if (pairs.length === 0) throw new Error(`${list0.join(', ')}: no pairs`);
   const cache = new ImageCache();
   const index = new Map<string, number>();
   const list: RgbImage[] = [];
@@ -80,10 +81,11 @@ export function loadPairData(file: string, heldOutFraction: number): PairData {
   };
 }
 
-/** Loads `dir/ratings.jsonl` and its images. */
-export function loadRatingData(file: string, heldOutFraction: number): RatingData {
-  const recs = readRatings(file);
-  if (recs.length === 0) throw new Error(`${file}: no ratings`);
+/** Loads ratings files (e.g. `dir/ratings.jsonl` of several label directories) and their images. */
+export function loadRatingData(files: string | string[], heldOutFraction: number): RatingData {
+  const list0 = Array.isArray(files) ? files : [files];
+  const recs = list0.flatMap((f) => readRatings(f));
+  if (recs.length === 0) throw new Error(`${list0.join(', ')}: no ratings`);
   const cache = new ImageCache();
   return {
     images: stackImages(recs.map((r) => cache.get(r.path))),
@@ -128,6 +130,12 @@ export const PreferenceTrainSchema = z
     /** conv encoder's channels per level and GroupNorm groups */
     conv: z.object({ channels: z.array(z.number().int().positive()).min(1), groups: z.number().int().positive() }).strict(),
     head: z.object({ hidden: z.number().int().positive(), dropout: z.number().min(0).max(0.9) }).strict(),
+    /**
+     * conv encoder: mirror each training pair left–right with probability ½, swapping 'left' and
+     * 'right' in its prompt — a change that keeps every label (the world's shapes are symmetric
+     * about the vertical axis, and the annotator's terms do not care about the side)
+     */
+    flip: z.boolean(),
     /** stop after this many minutes (the run keeps what it has) */
     maxMinutes: z.number().positive(),
   })
@@ -144,6 +152,7 @@ export const PREFERENCE_TRAIN_DEFAULTS: PreferenceTrainConfig = {
   weightDecay: 1e-4,
   conv: { channels: [16, 32, 64, 128], groups: 8 },
   head: { hidden: 128, dropout: 0.1 },
+  flip: true,
   maxMinutes: 9,
 };
 
@@ -278,10 +287,21 @@ export function trainPreference(data: PairData, cfg: PreferenceTrainConfig, deps
       const prompts = ks.map((k) => data.prompts[k]!);
       const y = Float32Array.from(ks.map((k) => choiceTarget(data.choices[k]!)));
       const loss = torch.tidy(() => {
-        const both = [...prompts, ...prompts];
-        const scores = featureOf
-          ? model.forwardClipFeatures(featureOf(rows, both))
-          : model.forward(data.images.indexSelect(0, torch.fromTypedArray(rows, [2 * n]).long()), both); // [2n]
+        let scores: Tensor;
+        if (featureOf) {
+          scores = model.forwardClipFeatures(featureOf(rows, [...prompts, ...prompts]));
+        } else {
+          let x = data.images.indexSelect(0, torch.fromTypedArray(rows, [2 * n]).long()); // [2n, 3, H, W]
+          let ps = prompts;
+          if (cfg.flip) {
+            const flips = torch.rand([n]).lt(0.5);
+            const f = Array.from(flips.toFloat32Array(), (v) => v > 0);
+            ps = prompts.map((p, i) => (f[i] ? swapLeftRight(p) : p));
+            const m = torch.cat([flips, flips]).reshape(2 * n, 1, 1, 1);
+            x = torch.where(m, x.flip([3]), x);
+          }
+          scores = model.forward(x, [...ps, ...ps]); // [2n]
+        }
         const [sA, sB] = scores.chunk(2, 0) as [Tensor, Tensor];
         const l = bradleyTerryLoss(sA, sB, torch.fromTypedArray(y, [n]));
         l.backward();
@@ -346,6 +366,11 @@ export function trainPreference(data: PairData, cfg: PreferenceTrainConfig, deps
       scoreStd: std,
     },
   };
+}
+
+/** The prompt of the left–right mirror image: 'left' and 'right' swapped. */
+export function swapLeftRight(prompt: string): string {
+  return prompt.replace(/\b(left|right)\b/g, (w) => (w === 'left' ? 'right' : 'left'));
 }
 
 /** The pairs `ks` of a pair table (sharing its images). */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { bradleyTerryLoss, choiceTarget, pairAgreement, PreferenceModel } from '../../src/models/preference.js';
-import { trainPreference, PREFERENCE_TRAIN_DEFAULTS, type PairData } from '../../src/train/reward-models.js';
+import { trainPreference, swapLeftRight, PREFERENCE_TRAIN_DEFAULTS, type PairData } from '../../src/train/reward-models.js';
 import { PreferenceReward, loadHeadClip } from '../../src/rewards/preference.js';
 import { TextEncoder } from '../../src/models/text-encoder.js';
 import { renderScene } from '../../src/world/render.js';
@@ -165,6 +165,12 @@ test('preference: a head refuses a CLIP whose weights differ from the ones it wa
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('flip augmentation: the mirrored prompt swaps left and right and nothing else', () => {
+  assert.equal(swapLeftRight('a red circle to the left of a blue square'), 'a red circle to the right of a blue square');
+  assert.equal(swapLeftRight('a circle on the right of a square and a triangle left of a diamond'), 'a circle on the left of a square and a triangle right of a diamond');
+  assert.equal(swapLeftRight('a green circle above a bright square'), 'a green circle above a bright square');
 });
 
 test('preference data: held-out prompts never train', () => {
