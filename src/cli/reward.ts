@@ -18,8 +18,14 @@ export function registerRewardCommands(program: Command): void {
     .option('--set <key=value>', 'override a config field, e.g. --set train.steps=100 (repeatable)', collect, [])
     .option('--out <dir>', 'where the trained CLIP goes (config.json, model.safetensors, metrics.json)', 'checkpoints/clip')
     .option('--base <dir>', "base model whose samples measure the transfer ('none' to skip)", 'checkpoints/base')
+    .option('--threads <n>', 'libtorch threads (1 is faster on a machine shared with other jobs)')
     .option('--no-progress', 'no progress bar')
-    .action(async (opts: { config: string; set: string[]; out: string; base: string; progress: boolean }) => {
+    .action(async (opts: { config: string; set: string[]; out: string; base: string; progress: boolean; threads?: string }) => {
+      if (opts.threads !== undefined) {
+        const n = Number(opts.threads);
+        if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--threads must be a positive integer, got '${opts.threads}'`);
+        (await import('../torch/index.js')).setNumThreads(n);
+      }
       const { loadConfig } = await import('../util/config.js');
       const { ClipTrainConfigSchema, trainClip, exportRunFiles, measureClip } = await import('../train/train-clip.js');
       const { loadSplit } = await import('../world/splits.js');

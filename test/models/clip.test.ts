@@ -7,24 +7,14 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
-import { ClipModel, clipConfigFor, type ClipArchitecture } from '../../src/models/clip.js';
+import { ClipModel, clipConfigFor } from '../../src/models/clip.js';
+import { tinyClip, tinyClipArch } from '../helpers/tiny-clip.js';
 import {
   ClipBatchSource, ClipTrainConfigSchema, clipContrastiveLoss, compatibilityMask, hardNegativeAccuracy, trainClip, renderHeldOut, type ClipTrainConfig,
 } from '../../src/train/train-clip.js';
 import { AdamW } from '../../src/optim/index.js';
 import { loadSplit } from '../../src/world/splits.js';
 import { worldWords } from '../../src/world/vocab.js';
-
-export const tinyClipArch: ClipArchitecture = {
-  embedDim: 16,
-  textEncoder: { maxLength: 22, hiddenSize: 16, layers: 1, heads: 2, mlpRatio: 2 },
-  vision: { imageSize: 16, channels: [8, 16], blocksPerStage: 1, groups: 4 },
-};
-
-export function tinyClip(seed = 0): ClipModel {
-  torch.manualSeed(seed);
-  return new ClipModel(clipConfigFor(tinyClipArch, worldWords()));
-}
 
 const DATA: ClipTrainConfig['data'] = { hardNegatives: 2, negativeFocus: 0.5, degradeProb: 0.5, blurMax: 1, noiseMax: 0.05, shiftMax: 0.04 };
 
