@@ -1,10 +1,8 @@
 // `sharpen demo`: the main job (eval/demo.ts). Prints the metrics table, the report's path and,
 // last, one JSON line {"base": {...}, "finetuned": {...}, "report": "..."}.
 import type { Command } from 'commander';
+import { collect } from './args.js';
 
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
-}
 
 export function registerDemoCommand(program: Command): void {
   program

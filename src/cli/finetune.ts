@@ -3,24 +3,8 @@
 // The config is flat (the loop's fields and the method's options side by side); it is built from
 // --config FILE (YAML), then the flags, then --set key=value overrides, and checked whole.
 import type { Command } from 'commander';
+import { collect, int, num } from './args.js';
 
-function int(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n)) throw new Error(`--${name} must be an integer, got '${v}'`);
-    return n;
-  };
-}
-function num(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got '${v}'`);
-    return n;
-  };
-}
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
-}
 
 interface FinetuneFlags {
   method?: string;

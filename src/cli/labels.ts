@@ -4,24 +4,8 @@
 //   sharpen train-preference --labels data/preferences --out checkpoints/preference
 //   sharpen train-aesthetic  --labels data/preferences --out checkpoints/aesthetic
 import type { Command } from 'commander';
+import { collect, int, num } from './args.js';
 
-function int(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n)) throw new Error(`--${name} must be an integer, got '${v}'`);
-    return n;
-  };
-}
-function num(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got '${v}'`);
-    return n;
-  };
-}
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
-}
 
 export function registerLabelCommands(program: Command): void {
   const labels = program.command('labels').description('preference labels and ratings from the scripted annotator (docs/annotator.md)');

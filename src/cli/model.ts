@@ -1,24 +1,8 @@
 // Commands over the text-to-image model: pretrain, sample.
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
+import { collect, int, num } from './args.js';
 
-function int(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n)) throw new Error(`--${name} must be an integer, got '${v}'`);
-    return n;
-  };
-}
-function num(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got '${v}'`);
-    return n;
-  };
-}
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
-}
 
 export function registerModelCommands(program: Command): void {
   program

@@ -3,10 +3,8 @@
 import type { Command } from 'commander';
 import { resolve, relative } from 'node:path';
 import { CATEGORIES, type Category } from '../world/vocab.js';
+import { collect } from './args.js';
 
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
-}
 
 const DEFAULT_CLIP_CONFIG = 'configs/clip.yaml';
 
