@@ -104,13 +104,16 @@ export function registerModelCommands(program: Command): void {
     .option('--method <name>', 'inference-time method: plain, best-of-n, zero-order, demon, free2guide', 'plain')
     .option('--reward <name>', 'registered reward the method optimises (e.g. compositional)')
     .option('--budget-nfe <n>', 'NFE per image the method may spend; it sizes itself to fit', int('budget-nfe'))
+    .option('--metrics <names>', 'rewards reported beside the categories, comma-separated, or "none"; one that is not available here is "n/a"', 'clip,aesthetic,preference,mllm')
     .option('--json', 'print only the JSON line')
-    .action(async (opts: { ckpt: string; split: string; perCategory?: number; imagesPerPrompt: number; steps?: number; cfg?: number; seed: number; unconditional?: boolean; method: string; reward?: string; budgetNfe?: number; json?: boolean }) => {
+    .action(async (opts: { ckpt: string; split: string; perCategory?: number; imagesPerPrompt: number; steps?: number; cfg?: number; seed: number; unconditional?: boolean; method: string; reward?: string; budgetNfe?: number; metrics: string; json?: boolean }) => {
       const { TextToImageModel } = await import('../models/t2i.js');
       const { evaluateModel } = await import('../eval/model-eval.js');
       const { getMethod } = await import('../sample/index.js');
       const { makeReward } = await import('../rewards/index.js');
+      const { availableMetricRewards, parseMetricList } = await import('../eval/metrics.js');
       getMethod(opts.method); // an unknown name fails before the model loads
+      const { rewards: metrics, missing } = await availableMetricRewards(parseMetricList(opts.metrics), (m) => console.error(`eval: ${m}`));
       if (opts.unconditional && (opts.method !== 'plain' || opts.reward || opts.budgetNfe !== undefined)) {
         throw new Error('--unconditional samples plainly: it takes no --method, --reward or --budget-nfe');
       }
@@ -118,20 +121,28 @@ export function registerModelCommands(program: Command): void {
       const reward = opts.reward ? await makeReward(opts.reward) : undefined;
       const r = await evaluateModel(model, {
         split: opts.split, perCategory: opts.perCategory, imagesPerPrompt: opts.imagesPerPrompt, steps: opts.steps,
-        guidanceScale: opts.cfg, seed: opts.seed, unconditional: opts.unconditional, progress: true,
+        guidanceScale: opts.cfg, seed: opts.seed, unconditional: opts.unconditional, progress: true, metrics,
         method: opts.unconditional ? undefined : { name: opts.method, options: { reward, budgetNfe: opts.budgetNfe } },
       });
       reward?.dispose?.();
+      for (const m of metrics) m.dispose?.();
       const round = (v: number | null) => (v === null ? null : Number(v.toFixed(4)));
+      const metricValues: Record<string, number | string | null> = {};
+      for (const [name, m] of Object.entries(r.metrics)) metricValues[name] = round(m.mean);
+      for (const name of Object.keys(missing)) metricValues[name] = 'n/a';
       if (!opts.json) {
         console.log('| category | score | seen | unseen | prompts | images |');
         console.log('|---|---|---|---|---|---|');
         for (const [c, s] of Object.entries(r.categories)) console.log(`| ${c} | ${round(s.score)} | ${round(s.seen) ?? '-'} | ${round(s.unseen) ?? '-'} | ${s.prompts} | ${s.images} |`);
         console.log(`| mean | ${round(r.mean)} | | | | |`);
+        for (const [name, v] of Object.entries(metricValues)) {
+          const unscored = r.metrics[name]?.unscored;
+          console.log(`| ${name} | ${v} | | | | ${unscored ? `${unscored} unscored` : ''} |`);
+        }
       }
       const categories = Object.fromEntries(Object.entries(r.categories).map(([c, s]) => [c, round(s.score)]));
       const seenUnseen = Object.fromEntries(Object.entries(r.categories).map(([c, s]) => [c, { seen: round(s.seen), unseen: round(s.unseen) }]));
-      console.log(JSON.stringify({ ckpt: opts.ckpt, split: opts.split, unconditional: Boolean(opts.unconditional), method: opts.method, reward: opts.reward ?? null, budget_nfe: opts.budgetNfe ?? null, ...categories, mean: round(r.mean), nfe_per_image: r.nfePerImage, seen_unseen: seenUnseen }));
+      console.log(JSON.stringify({ ckpt: opts.ckpt, split: opts.split, unconditional: Boolean(opts.unconditional), method: opts.method, reward: opts.reward ?? null, budget_nfe: opts.budgetNfe ?? null, ...categories, mean: round(r.mean), ...metricValues, nfe_per_image: r.nfePerImage, seen_unseen: seenUnseen }));
       model.dispose();
     });
 }

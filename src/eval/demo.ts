@@ -16,8 +16,7 @@ import * as torch from '../torch/index.js';
 import { TextToImageModel } from '../models/t2i.js';
 import { generate } from '../models/generate.js';
 import { finetune, type FinetuneSummary } from '../train/loop.js';
-import { makeReward, type Reward } from '../rewards/index.js';
-import { resolveEndpoint } from '../rewards/mllm.js';
+import { availableMetricRewards, DEFAULT_METRICS } from './metrics.js';
 import { CATEGORIES } from '../world/vocab.js';
 import { evaluateModel, selectPrompts, type EvalResult } from './model-eval.js';
 import { writeGrid } from './grid.js';
@@ -70,29 +69,6 @@ export interface DemoResult {
   rows: MetricRow[];
   summary: FinetuneSummary;
   report: string;
-}
-
-/** The metric rewards available here: each one whose checkpoint or endpoint exists; the others "n/a". */
-export async function availableMetricRewards(names: string[], log: (m: string) => void): Promise<{ rewards: Reward[]; missing: Record<string, string> }> {
-  const rewards: Reward[] = [];
-  const missing: Record<string, string> = {};
-  for (const name of names) {
-    if (name === 'mllm') {
-      try {
-        resolveEndpoint({});
-      } catch (e) {
-        missing[name] = `no endpoint configured (${(e as Error).message.split('\n')[0]})`;
-        continue;
-      }
-    }
-    try {
-      rewards.push(await makeReward(name));
-    } catch (e) {
-      missing[name] = (e as Error).message;
-      log(`demo: metric ${name} is n/a: ${(e as Error).message}`);
-    }
-  }
-  return { rewards, missing };
 }
 
 function metricLine(r: EvalResult, missing: Record<string, string>): Record<string, number | string | null> {
@@ -153,7 +129,7 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
   }, { resume, log, ...(opts.command ? { command: opts.command } : {}) });
 
   // ---- 2. both models on the same prompts and initial noises, every metric available
-  const { rewards, missing } = await availableMetricRewards(['clip', 'aesthetic', 'preference', 'mllm'], log);
+  const { rewards, missing } = await availableMetricRewards(DEFAULT_METRICS, (m) => log(`demo: ${m}`));
   const base = await TextToImageModel.load(cfg.base);
   const tuned = await TextToImageModel.load(runDir);
   try {

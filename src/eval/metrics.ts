@@ -1,0 +1,43 @@
+// The metric columns of an evaluation (the paper's Table 1: CLIP score, aesthetic, preference, MLLM
+// grader, beside the world's categories). Each is a registered reward; one that cannot be built here
+// (no checkpoint shipped or trained, no endpoint configured) becomes "n/a" with the reason, so an
+// evaluation never fails for a missing metric and never reports a made-up number for it.
+import { makeReward, type Reward } from '../rewards/index.js';
+import { resolveEndpoint } from '../rewards/mllm.js';
+
+/** The metric rewards an evaluation reports by default. */
+export const DEFAULT_METRICS = ['clip', 'aesthetic', 'preference', 'mllm'] as const;
+
+export async function availableMetricRewards(
+  names: readonly string[],
+  log: (m: string) => void,
+): Promise<{ rewards: Reward[]; missing: Record<string, string> }> {
+  const rewards: Reward[] = [];
+  const missing: Record<string, string> = {};
+  for (const name of names) {
+    if (name === 'mllm') {
+      try {
+        resolveEndpoint({});
+      } catch (e) {
+        missing[name] = `no endpoint configured (${(e as Error).message.split('\n')[0]})`;
+        continue;
+      }
+    }
+    try {
+      rewards.push(await makeReward(name));
+    } catch (e) {
+      if (/unknown reward/i.test((e as Error).message)) throw e; // a typo is an error, not "n/a"
+      missing[name] = (e as Error).message.split('\n')[0]!;
+      log(`metric ${name} is n/a: ${missing[name]}`);
+    }
+  }
+  return { rewards, missing };
+}
+
+/** Parses a --metrics value: a comma-separated list of reward names, or "none". */
+export function parseMetricList(v: string): string[] {
+  if (v.trim() === 'none') return [];
+  const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw new Error(`--metrics: expected reward names separated by commas, or "none"; got '${v}'`);
+  return names;
+}
