@@ -20,6 +20,9 @@ export const sharpeningCoreShape = {
   detachBetweenSteps: z.boolean().default(d.detachBetweenSteps),
   /** 'recompute': roll out all n without a graph, recompute only the chosen (same gradient, ~1/n memory); 'full': the authors' way */
   gradPath: z.enum(['recompute', 'full']).default(d.gradPath),
+  /** the target at unrolled step k: 'noise' (METHOD.md: ε_i at every step) or 'x0' (the ε that takes
+   *  x_k to the example's x0; equal to ε_i at k = 0). See SharpeningOptions.target. */
+  target: z.enum(['noise', 'x0']).default(d.target),
   /**
    * t is drawn from [tMin, tMax) instead of METHOD.md's [0, T) (defaults 0 and null = T: the paper's).
    * Why one may narrow it: at large t, x̂0 = x0 + √((1−ᾱ_t)/ᾱ_t)(ε − ε̂) is dominated by the network's

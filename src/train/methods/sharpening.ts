@@ -57,10 +57,16 @@ export interface SharpeningOptions {
   beta: number;
   /** RLHF: reference loss at the first step only ('first', the authors') or over the same m' steps */
   referenceOver: 'first' | 'all';
+  /** the regression target at unrolled step k: 'noise' (METHOD.md step 4: the original ε_i at every
+   *  step) or 'x0' (the ε that takes the step's x_k to the example's x0, (x_k − √ᾱ x0)/√(1−ᾱ); the
+   *  same as ε_i at k = 0, and the true denoising target once the trajectory has left the forward
+   *  process's path). An option of this project, not the paper's. */
+  target: 'noise' | 'x0';
 }
 
 export const SHARPENING_DEFAULTS: Readonly<SharpeningOptions> = Object.freeze({
   n: 3, m: 3, S: 25, eta: 0, gradPath: 'recompute', detachBetweenSteps: false, beta: 2500, referenceOver: 'first',
+  target: 'noise',
 });
 
 export interface SharpeningBatchResult {
@@ -123,6 +129,11 @@ interface Plan {
   eps: Tensor;
   /** x_t per trajectory [B·n, C, H, W] */
   xt: Tensor;
+  /** x0 per trajectory [B·n, C, H, W] */
+  x0: Tensor;
+  /** ᾱ by timestep (for the 'x0' target) */
+  alphasCumprod: readonly number[];
+  target: SharpeningOptions['target'];
 }
 
 function resolve(fn: string, opts: Partial<SharpeningOptions>): SharpeningOptions {
@@ -137,6 +148,9 @@ function resolve(fn: string, opts: Partial<SharpeningOptions>): SharpeningOption
   if (!(o.beta > 0) || !Number.isFinite(o.beta)) throw new Error(`${fn}: option beta must be a positive number, got ${o.beta}`);
   if (o.gradPath !== 'recompute' && o.gradPath !== 'full') {
     throw new Error(`${fn}: unknown gradPath '${String(o.gradPath)}': valid ones are recompute, full`);
+  }
+  if (o.target !== 'noise' && o.target !== 'x0') {
+    throw new Error(`${fn}: unknown target '${String(o.target)}': valid ones are noise, x0`);
   }
   if (o.referenceOver !== 'first' && o.referenceOver !== 'all') {
     throw new Error(`${fn}: unknown referenceOver '${String(o.referenceOver)}': valid ones are first, all`);
@@ -182,8 +196,9 @@ function drawPlan(
     // step 2: n noises per example; x_t^i = √ᾱ_t x0 + √(1−ᾱ_t) ε_i
     const eps = draws ? draws.noise.detach() : torch.randn([B * n, ...x0Rows.shape.slice(1)], { dtype: x0Rows.dtype });
     const tRows = int64(t.flatMap((s) => new Array<number>(n).fill(s)));
-    const xt = schedule.addNoise(x0Rows.detach(), eps, tRows);
-    return { B, n, T, delta, t, mPrime, eps, xt };
+    const x0 = x0Rows.detach().clone();
+    const xt = schedule.addNoise(x0, eps, tRows);
+    return { B, n, T, delta, t, mPrime, eps, xt, x0, alphasCumprod: schedule.alphasCumprod, target: o.target };
   });
 }
 
@@ -237,12 +252,25 @@ function unroll(
   });
 }
 
-/** Step 4: L_r = mean_k ‖ε̂_{r,k} − ε_r‖² per row of the unroll ([R], with the records' graph). */
+/** The regression target of the rows of one unrolled step (no graph): ε_r, or with target 'x0' the ε
+ *  that takes the step's input x_k to the row's x0: (x_k − √ᾱ_k x0)/√(1−ᾱ_k). */
+function stepTarget(rec: StepRecord, plan: Plan): Tensor {
+  return torch.tidy(() => {
+    const idx = int64(rec.ids);
+    if (plan.target === 'noise') return plan.eps.indexSelect(0, idx);
+    const col = (f: (ab: number) => number) =>
+      torch.fromTypedArray(Float32Array.from(rec.t.map((t) => f(plan.alphasCumprod[t]!))), [rec.t.length, 1, 1, 1]).to(plan.x0.dtype);
+    return rec.xIn.sub(plan.x0.indexSelect(0, idx).mul(col(Math.sqrt))).div(col((ab) => Math.sqrt(1 - ab)));
+  });
+}
+
+/** Step 4: L_r = mean_k ‖ε̂_{r,k} − target_{r,k}‖² per row of the unroll ([R], with the records' graph);
+ *  the target is ε_r (METHOD.md) or, with target 'x0', stepTarget's. */
 function trajectoryLoss(records: StepRecord[], plan: Plan, R: number, ids: number[]): Tensor {
   return torch.tidy(() => {
     let sum = torch.zeros([R], { dtype: plan.eps.dtype });
     for (const rec of records) {
-      const target = plan.eps.indexSelect(0, int64(rec.ids));
+      const target = stepTarget(rec, plan);
       const perRow = rec.epsHat.sub(target).square().mean([1, 2, 3]); // [A]
       sum = sum.scatterAdd(0, int64(rec.pos), perRow);
     }
@@ -266,7 +294,7 @@ function referenceLoss(
         hidden: text.hidden.indexSelect(0, exIdx), pooled: text.pooled.indexSelect(0, exIdx), mask: text.mask.indexSelect(0, exIdx),
       });
       const epsRef = schedule.predictionType === 'epsilon' ? out : schedule.predictX0AndEps(out, rec.xIn, int64(rec.t)).eps;
-      const perRow = epsRef.sub(plan.eps.indexSelect(0, int64(rec.ids))).square().mean([1, 2, 3]);
+      const perRow = epsRef.sub(stepTarget(rec, plan)).square().mean([1, 2, 3]);
       sum = sum.scatterAdd(0, int64(rec.pos), perRow);
     }
     const steps = ids.map((id) => (over === 'first' ? 1 : plan.mPrime[Math.floor(id / plan.n)]!));
@@ -413,6 +441,7 @@ export async function sftSharpeningLoss(
   } finally {
     plan.eps.dispose();
     plan.xt.dispose();
+    plan.x0.dispose();
   }
 }
 
@@ -467,5 +496,6 @@ export async function rlhfSharpeningLoss(
   } finally {
     plan.eps.dispose();
     plan.xt.dispose();
+    plan.x0.dispose();
   }
 }

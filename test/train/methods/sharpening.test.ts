@@ -265,3 +265,37 @@ test('RLHF: AdamW steps on a generated batch lower the loss; the reference does 
   model.dispose();
   reference.dispose();
 });
+
+test("target 'x0': the same loss as 'noise' at m = 1; at the second step the ε that takes x_k back to x0", async () => {
+  const { model, schedule, scheduler } = setup(7);
+  const prompts = ['a red circle'];
+  const x0 = x0Batch(1);
+  const noise = torch.randn([1, 3, 8, 8]);
+  const t = [999];
+  const one = async (o: Partial<SharpeningOptions>) =>
+    (await sftSharpeningLoss(model, schedule, scheduler, { x0, prompts }, redness, { n: 1, S: 25, ...o }, { t, noise })).loss.item();
+  assert.ok(Math.abs((await one({ m: 1, target: 'x0' })) - (await one({ m: 1, target: 'noise' }))) < 1e-5);
+
+  // m = 2 by hand: step 0 from x_t (target ε), one DDIM step to t − Δ, step 1 with target (x_1 − √ᾱ x0)/√(1−ᾱ)
+  const want = torch.noGrad(() => torch.tidy(() => {
+    const text = model.encode(prompts);
+    const t0 = torch.tensor([999]);
+    const xt = schedule.addNoise(x0, noise, t0);
+    const e0 = model.predict(xt, t0, text);
+    scheduler.setTimesteps(25);
+    const x1 = scheduler.step(e0, t0, xt, { eta: 0 }).prevSample;
+    const t1 = 999 - schedule.stride(25);
+    const e1 = model.predict(x1, torch.tensor([t1]), text);
+    const ab = schedule.alphasCumprod[t1]!;
+    const target1 = x1.sub(x0.mul(Math.sqrt(ab))).div(Math.sqrt(1 - ab));
+    const l0 = e0.sub(noise).square().mean().item();
+    return { x0: (l0 + e1.sub(target1).square().mean().item()) / 2, noise: (l0 + e1.sub(noise).square().mean().item()) / 2 };
+  }));
+  const gotX0 = await one({ m: 2, target: 'x0' });
+  const gotNoise = await one({ m: 2, target: 'noise' });
+  assert.ok(Math.abs(gotX0 - want.x0) < 1e-4 * Math.max(1, want.x0), `${gotX0} vs ${want.x0}`);
+  assert.ok(Math.abs(gotNoise - want.noise) < 1e-4 * Math.max(1, want.noise), `${gotNoise} vs ${want.noise}`);
+  assert.ok(Math.abs(gotX0 - gotNoise) > 1e-6, 'the two targets differ once the trajectory has taken a step');
+  await assert.rejects(one({ m: 1, target: 'bogus' as never }), /unknown target 'bogus'/);
+  model.dispose();
+});
