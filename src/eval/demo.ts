@@ -39,7 +39,7 @@ export const DemoConfigSchema = z.object({
   batch: z.number().int().positive().default(4),
   /** LoRA rank on the UNet (0 = full fine-tuning). Full fine-tuning with Adam moved this small model
    *  off its optimum within ~20 steps at lr ≥ 1e-5 (the rollouts' reward fell from 0.64 to 0.42) and
-   *  did nothing at lr 3e-6; LoRA rank 8 at lr 1e-4 stays stable (runs of 2026-11-28, closing note) */
+   *  did nothing at lr 3e-6; LoRA rank 8 at lr 1e-4 stays stable (results/sharpening/README.md) */
   loraRank: z.number().int().min(0).default(8),
   lr: z.number().positive().default(1e-4),
   /** Diffusion-Sharpening's n, m, S and β (METHOD.md) */

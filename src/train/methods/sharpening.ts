@@ -24,6 +24,10 @@
 //   unrolled trajectory) or true (x is detached between steps: a truncated, per-step gradient).
 // - v-prediction models: ε̂ is the ε implied by the output (schedule.predictX0AndEps), so the target
 //   stays ε_i, as METHOD.md states.
+// - target: 'noise' (default, METHOD.md step 4) regresses every unrolled step on ε_i; 'x0' (this
+//   project's option) on the ε that takes the step's x_k back to x0. Measured on the world's base
+//   model, the unrolled steps with 'noise' lower the held-out score far more than 'x0' does
+//   (results/sharpening/README.md).
 // - Ties in R pick the lowest trajectory index (argmax and argmin alike). When all n rewards of a
 //   prompt are equal, w = l and that prompt's RLHF term is log 2 with no gradient.
 // - Rewards are only compared within an example (argmax/argmin), so their scale does not matter.
