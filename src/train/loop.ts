@@ -386,7 +386,14 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
     } catch (e) {
       throw new Error(`--resume: ${cfgPath} is not valid JSON (${(e as Error).message})`);
     }
-    const prevCfg = previous!.config ?? {};
+    // Resolved again so that an option added since the run was written takes its default (a new
+    // option's default keeps the old behaviour, by convention), rather than differing from 'undefined'.
+    let prevCfg: Record<string, unknown> = previous!.config ?? {};
+    try {
+      prevCfg = resolveFinetuneConfig(prevCfg as FinetuneInput).config;
+    } catch {
+      // an option since removed or renamed: compare as written, and the difference names it
+    }
     const keys = [...new Set([...Object.keys(prevCfg), ...Object.keys(config)])].filter((k) => k !== 'steps');
     const diffs = keys.filter((k) => !sameJson(prevCfg[k], config[k]));
     if (diffs.length) {

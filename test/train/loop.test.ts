@@ -233,6 +233,13 @@ test('run folder rules: a used --out is refused; --resume refuses a changed conf
   await assert.rejects(finetune(cfg, quiet), /--out .* already holds a run \(finetune-config\.json, checkpoints, metrics\.jsonl, summary\.json, model\.safetensors\); pass --resume/);
   await assert.rejects(finetune({ ...cfg, lr: 0.5 }, { ...quiet, resume: true }), /--resume: the config differs from the run's in lr \(was 0\.001, now 0\.5\); only steps may change/);
   await assert.rejects(finetune({ ...cfg, out: tempDir('empty') }, { ...quiet, resume: true }), /holds no fine-tuning run to resume/);
+  // a run written before an option existed (here: 'target') resumes: the option takes its default
+  const cfgFile = join(out, 'finetune-config.json');
+  const saved = JSON.parse(readFileSync(cfgFile, 'utf8'));
+  assert.equal(saved.config.target, 'noise');
+  delete saved.config.target;
+  writeFileSync(cfgFile, JSON.stringify(saved));
+  await assert.rejects(finetune({ ...cfg, steps: 3, target: 'x0' }, { ...quiet, resume: true }), /differs from the run's in target \(was "noise", now "x0"\)/);
   const { summary } = await finetune({ ...cfg, steps: 3 }, { ...quiet, resume: true });
   assert.equal(summary.steps, 3);
   assert.deepEqual(readJsonl(join(out, 'metrics.jsonl')).map((r) => r.step), [1, 2, 3]);
