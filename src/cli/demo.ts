@@ -20,7 +20,7 @@ export function registerDemoCommand(program: Command): void {
         const key = kv.slice(0, eq);
         const raw = kv.slice(eq + 1);
         const n = Number(raw);
-        input[key] = raw.trim() !== '' && Number.isFinite(n) ? n : raw;
+        input[key] = raw === 'true' ? true : raw === 'false' ? false : raw.trim() !== '' && Number.isFinite(n) ? n : raw;
       }
       const r = await runDemo(input, { fresh: opts.fresh, command: ['npx', 'sharpen', ...process.argv.slice(2)] });
       console.log(formatDemoTable(r.rows, { base: Number(r.base.nfe_per_image), finetuned: Number(r.finetuned.nfe_per_image) }));

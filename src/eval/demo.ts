@@ -50,6 +50,10 @@ export const DemoConfigSchema = z.object({
   /** the reference over the same m' steps as the policy, so that the loss is exactly log 2 at the
    *  start; with the authors' 'first' it starts at ≈ 20 (a one-step against an m'-step mean, times β) */
   referenceOver: z.enum(['first', 'all']).default('all'),
+  /** the regression target of the unrolled steps and whether x is detached between them (METHOD.md's
+   *  'noise' and false by default; results/sharpening/README.md measures 'x0' with detaching) */
+  target: z.enum(['noise', 'x0']).default('noise'),
+  detachBetweenSteps: z.boolean().default(false),
   /** t is drawn from [0, tMax): above it x̂0 mostly shows the network's own error, which ranking by a
    *  reward would then train against (src/train/methods/sharpening-options.ts, tMin/tMax) */
   tMax: z.number().int().positive().default(400),
@@ -135,7 +139,7 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
   const { summary } = await finetune({
     method: 'rlhf-sharpening', reward: cfg.reward, base: cfg.base, out: runDir, steps: cfg.steps, batch: cfg.batch, lr: cfg.lr,
     seed: cfg.seed, n: cfg.n, m: cfg.m, S: cfg.S, beta: cfg.beta, tMax: cfg.tMax, referenceOver: cfg.referenceOver,
-    loraRank: cfg.loraRank, checkpointEvery: 20, store: cfg.store,
+    target: cfg.target, detachBetweenSteps: cfg.detachBetweenSteps, loraRank: cfg.loraRank, checkpointEvery: 20, store: cfg.store,
   }, { resume, log, ...(opts.command ? { command: opts.command } : {}) });
 
   // ---- 2. both models on the same prompts and initial noises, every metric available
