@@ -111,7 +111,7 @@ export function registerModelCommands(program: Command): void {
       const { evaluateModel } = await import('../eval/model-eval.js');
       const { getMethod } = await import('../sample/index.js');
       const { makeReward } = await import('../rewards/index.js');
-      const { availableMetricRewards, parseMetricList } = await import('../eval/metrics.js');
+      const { availableMetricRewards, parseMetricList, metricColumns } = await import('../eval/metrics.js');
       getMethod(opts.method); // an unknown name fails before the model loads
       const { rewards: metrics, missing } = await availableMetricRewards(parseMetricList(opts.metrics), (m) => console.error(`eval: ${m}`));
       if (opts.unconditional && (opts.method !== 'plain' || opts.reward || opts.budgetNfe !== undefined)) {
@@ -127,9 +127,7 @@ export function registerModelCommands(program: Command): void {
       reward?.dispose?.();
       for (const m of metrics) m.dispose?.();
       const round = (v: number | null) => (v === null ? null : Number(v.toFixed(4)));
-      const metricValues: Record<string, number | string | null> = {};
-      for (const [name, m] of Object.entries(r.metrics)) metricValues[name] = round(m.mean);
-      for (const name of Object.keys(missing)) metricValues[name] = 'n/a';
+      const metricValues = metricColumns(r.metrics, missing);
       if (!opts.json) {
         console.log('| category | score | seen | unseen | prompts | images |');
         console.log('|---|---|---|---|---|---|');

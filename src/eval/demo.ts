@@ -16,7 +16,7 @@ import * as torch from '../torch/index.js';
 import { TextToImageModel } from '../models/t2i.js';
 import { generate } from '../models/generate.js';
 import { finetune, type FinetuneSummary } from '../train/loop.js';
-import { availableMetricRewards, DEFAULT_METRICS } from './metrics.js';
+import { availableMetricRewards, DEFAULT_METRICS, metricColumns } from './metrics.js';
 import { CATEGORIES } from '../world/vocab.js';
 import { evaluateModel, selectPrompts, type EvalResult } from './model-eval.js';
 import { writeGrid } from './grid.js';
@@ -88,10 +88,7 @@ function metricLine(r: EvalResult, missing: Record<string, string>): Record<stri
   const line: Record<string, number | string | null> = {};
   for (const c of CATEGORIES) line[c] = round(r.categories[c].score);
   line.compositional = round(r.mean);
-  for (const [name, m] of Object.entries(r.metrics)) line[name] = round(m.mean);
-  for (const name of Object.keys(missing)) line[name] = 'n/a';
-  line.nfe_per_image = r.nfePerImage;
-  return line;
+  return { ...line, ...metricColumns(r.metrics, missing), nfe_per_image: r.nfePerImage };
 }
 
 function round(v: number | null): number | null {

@@ -34,6 +34,18 @@ export async function availableMetricRewards(
   return { rewards, missing };
 }
 
+/** The metric columns of one evaluation: each metric's mean (4 decimals; null if it scored nothing),
+ *  then "n/a" for each metric that was not available. */
+export function metricColumns(
+  metrics: Record<string, { mean: number | null }>,
+  missing: Record<string, string>,
+): Record<string, number | string | null> {
+  const out: Record<string, number | string | null> = {};
+  for (const [name, m] of Object.entries(metrics)) out[name] = m.mean === null ? null : Number(m.mean.toFixed(4));
+  for (const name of Object.keys(missing)) out[name] = 'n/a';
+  return out;
+}
+
 /** Parses a --metrics value: a comma-separated list of reward names, or "none". */
 export function parseMetricList(v: string): string[] {
   if (v.trim() === 'none') return [];

@@ -2,7 +2,7 @@
 // is "n/a" with its reason, an unknown name is an error, and --metrics parses.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { availableMetricRewards, parseMetricList } from '../../src/eval/metrics.js';
+import { availableMetricRewards, metricColumns, parseMetricList } from '../../src/eval/metrics.js';
 import { ENV } from '../../src/rewards/mllm.js';
 
 describe('evaluation metrics', () => {
@@ -30,4 +30,11 @@ describe('evaluation metrics', () => {
     assert.deepEqual(parseMetricList('none'), []);
     assert.throws(() => parseMetricList(' , '), /--metrics/);
   });
+});
+
+test('metric columns: rounded means, null for a metric that scored nothing, n/a for the missing', () => {
+  assert.deepEqual(
+    metricColumns({ clip: { mean: 77.123456 }, preference: { mean: null } }, { mllm: 'no endpoint configured' }),
+    { clip: 77.1235, preference: null, mllm: 'n/a' },
+  );
 });
