@@ -106,7 +106,8 @@ export function registerModelCommands(program: Command): void {
     .option('--budget-nfe <n>', 'NFE per image the method may spend; it sizes itself to fit', int('budget-nfe'))
     .option('--metrics <names>', 'rewards reported beside the categories, comma-separated, or "none"; one that is not available here is "n/a"', 'clip,aesthetic,preference,mllm')
     .option('--json', 'print only the JSON line')
-    .action(async (opts: { ckpt: string; split: string; perCategory?: number; imagesPerPrompt: number; steps?: number; cfg?: number; seed: number; unconditional?: boolean; method: string; reward?: string; budgetNfe?: number; metrics: string; json?: boolean }) => {
+    .option('--samples <file>', 'also write every image\'s scores as JSONL (prompt, category, seen, score, metrics), for paired intervals')
+    .action(async (opts: { ckpt: string; split: string; perCategory?: number; imagesPerPrompt: number; steps?: number; cfg?: number; seed: number; unconditional?: boolean; method: string; reward?: string; budgetNfe?: number; metrics: string; json?: boolean; samples?: string }) => {
       const { TextToImageModel } = await import('../models/t2i.js');
       const { evaluateModel } = await import('../eval/model-eval.js');
       const { getMethod } = await import('../sample/index.js');
@@ -126,6 +127,14 @@ export function registerModelCommands(program: Command): void {
       });
       reward?.dispose?.();
       for (const m of metrics) m.dispose?.();
+      if (opts.samples) {
+        const { writeFileSync, renameSync } = await import('node:fs');
+        // NaN (unscored) is written as null: JSON has no NaN
+        const lines = r.samples.map((s) => JSON.stringify(s, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
+        const tmp = `${opts.samples}.part`;
+        writeFileSync(tmp, lines.join('\n') + '\n');
+        renameSync(tmp, opts.samples);
+      }
       const round = (v: number | null) => (v === null ? null : Number(v.toFixed(4)));
       const metricValues = metricColumns(r.metrics, missing);
       if (!opts.json) {

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The comparison of issue 7 / METHOD.md "The methods it is compared with": every fine-tuning method
+# and every inference-time method on the embedded world, with one shared config of budgets, each
+# evaluated on the same held-out prompts and initial noises with every local metric.
+#
+#   bash scripts/compare.sh [OUT]        (default OUT = runs/compare; resumable: a row whose
+#                                         eval-*.json exists is skipped, a killed fine-tuning run
+#                                         continues from its last checkpoint)
+#
+# Shared budgets (override by environment): STEPS optimizer steps of BATCH prompts/examples, LoRA
+# rank LORA at learning rate LR, seed SEED, for every fine-tuning method; BUDGET NFE per image for
+# every inference-time method (plain sampling spends 40: 20 DDIM steps with guidance); the held-out
+# set is PER_CATEGORY test prompts per category × IMAGES images, seed EVAL_SEED. The reward that
+# methods optimise is REWARD (a differentiable one, REFL_REWARD, for refl-iter).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${1:-runs/compare}
+STEPS=${STEPS:-100}
+BATCH=${BATCH:-4}
+LORA=${LORA:-8}
+LR=${LR:-1e-4}
+SEED=${SEED:-0}
+BUDGET=${BUDGET:-160}
+PER_CATEGORY=${PER_CATEGORY:-25}
+IMAGES=${IMAGES:-2}
+EVAL_SEED=${EVAL_SEED:-1234}
+REWARD=${REWARD:-compositional}
+REFL_REWARD=${REFL_REWARD:-clip}
+METRICS=${METRICS:-clip,aesthetic,preference}
+mkdir -p "$OUT"
+
+evaluate() { # row-name, eval args…
+  local name=$1; shift
+  if [[ -s "$OUT/eval-$name.json" ]]; then echo "[compare] $name: evaluated already"; return; fi
+  echo "[compare] $name: evaluating ($(date -u +%H:%M:%S))"
+  npx sharpen eval --per-category "$PER_CATEGORY" --images-per-prompt "$IMAGES" --seed "$EVAL_SEED" \
+    --metrics "$METRICS" --json --samples "$OUT/samples-$name.jsonl" "$@" > "$OUT/eval-$name.json.part" 2> "$OUT/eval-$name.err"
+  mv "$OUT/eval-$name.json.part" "$OUT/eval-$name.json"
+}
+
+finetune() { # row-name, method, finetune args…
+  local name=$1 method=$2; shift 2
+  if [[ ! -s "$OUT/$name/summary.json" ]]; then
+    local resume=()
+    [[ -d "$OUT/$name/checkpoints" ]] && resume=(--resume)
+    echo "[compare] $name: fine-tuning ($(date -u +%H:%M:%S))"
+    npx sharpen finetune --method "$method" --out "$OUT/$name" --steps "$STEPS" --batch "$BATCH" \
+      --lora-rank "$LORA" --lr "$LR" --seed "$SEED" --checkpoint-every 25 "${resume[@]}" "$@" \
+      > "$OUT/$name.log" 2> "$OUT/$name.err"
+  fi
+  evaluate "$name" --ckpt "$OUT/$name"
+}
+
+evaluate base --ckpt checkpoints/base
+
+# fine-tuning: zero extra NFE at inference
+finetune standard-ft standard-ft --data world
+finetune sft-sharpening sft-sharpening --data world --reward "$REWARD" ${SFT_SET:-}
+finetune rlhf-sharpening rlhf-sharpening --reward "$REWARD" ${RLHF_SET:-}
+finetune diffusion-dpo diffusion-dpo --reward "$REWARD"
+finetune ddpo ddpo --reward "$REWARD"
+finetune d3po d3po --reward "$REWARD"
+finetune refl-iter refl-iter --data world --set reflReward="$REFL_REWARD"
+
+# inference-time: the base model, BUDGET NFE per image
+for method in best-of-n zero-order demon free2guide; do
+  evaluate "$method" --ckpt checkpoints/base --method "$method" --reward "$REWARD" --budget-nfe "$BUDGET"
+done
+
+node --import tsx scripts/compare-table.ts "$OUT"
