@@ -35,7 +35,7 @@ evaluate() { # row-name, eval args…
   if [[ -s "$OUT/eval-$name.json" ]]; then echo "[compare] $name: evaluated already"; return; fi
   echo "[compare] $name: evaluating ($(date -u +%H:%M:%S))"
   npx sharpen eval --per-category "$PER_CATEGORY" --images-per-prompt "$IMAGES" --seed "$EVAL_SEED" \
-    --metrics "$METRICS" --json --samples "$OUT/samples-$name.jsonl" "$@" > "$OUT/eval-$name.json.part" 2> "$OUT/eval-$name.err"
+    --metrics "$METRICS" --json --samples "$OUT/samples-$name.jsonl" "$@" > "$OUT/eval-$name.json.part" 2> "$OUT/eval-$name.err" || return 1
   mv "$OUT/eval-$name.json.part" "$OUT/eval-$name.json"
 }
 
@@ -47,25 +47,29 @@ finetune() { # row-name, method, finetune args…
     echo "[compare] $name: fine-tuning ($(date -u +%H:%M:%S))"
     npx sharpen finetune --method "$method" --out "$OUT/$name" --steps "$STEPS" --batch "$BATCH" \
       --lora-rank "$LORA" --lr "$LR" --seed "$SEED" --checkpoint-every 25 "${resume[@]}" "$@" \
-      > "$OUT/$name.log" 2> "$OUT/$name.err"
+      > "$OUT/$name.log" 2> "$OUT/$name.err" || return 1
   fi
   evaluate "$name" --ckpt "$OUT/$name"
 }
 
-evaluate base --ckpt checkpoints/base
+# a row that fails is reported and skipped; the others still run (its .err file says why).
+# (set -e does not act inside a function called before ||: hence the explicit `|| return 1`s)
+row() { "$@" || echo "[compare] $2: FAILED (see $OUT/$2.err or $OUT/eval-$2.err)"; }
+
+row evaluate base --ckpt checkpoints/base
 
 # fine-tuning: zero extra NFE at inference
-finetune standard-ft standard-ft --data world
-finetune sft-sharpening sft-sharpening --data world --reward "$REWARD" ${SFT_SET:-}
-finetune rlhf-sharpening rlhf-sharpening --reward "$REWARD" ${RLHF_SET:-}
-finetune diffusion-dpo diffusion-dpo --reward "$REWARD"
-finetune ddpo ddpo --reward "$REWARD"
-finetune d3po d3po --reward "$REWARD"
-finetune refl-iter refl-iter --data world --set reflReward="$REFL_REWARD"
+row finetune standard-ft standard-ft --data world
+row finetune sft-sharpening sft-sharpening --data world --reward "$REWARD" ${SFT_SET:-}
+row finetune rlhf-sharpening rlhf-sharpening --reward "$REWARD" ${RLHF_SET:---set tMax=400 --set referenceOver=all}
+row finetune diffusion-dpo diffusion-dpo --reward "$REWARD"
+row finetune ddpo ddpo --reward "$REWARD"
+row finetune d3po d3po --reward "$REWARD"
+row finetune refl-iter refl-iter --data world --set reflReward="$REFL_REWARD"
 
 # inference-time: the base model, BUDGET NFE per image
 for method in best-of-n zero-order demon free2guide; do
-  evaluate "$method" --ckpt checkpoints/base --method "$method" --reward "$REWARD" --budget-nfe "$BUDGET"
+  row evaluate "$method" --ckpt checkpoints/base --method "$method" --reward "$REWARD" --budget-nfe "$BUDGET"
 done
 
 node --import tsx scripts/compare-table.ts "$OUT"
