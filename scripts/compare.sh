@@ -64,12 +64,14 @@ row finetune sft-sharpening sft-sharpening --data world --reward "$REWARD" ${SFT
 row finetune rlhf-sharpening rlhf-sharpening --reward "$REWARD" ${RLHF_SET:---set tMax=400 --set referenceOver=all}
 row finetune diffusion-dpo diffusion-dpo --reward "$REWARD"
 row finetune ddpo ddpo --reward "$REWARD"
-row finetune d3po d3po --reward "$REWARD"
 row finetune refl-iter refl-iter --data world --set reflReward="$REFL_REWARD"
 
 # inference-time: the base model, BUDGET NFE per image
 for method in best-of-n zero-order demon free2guide; do
   row evaluate "$method" --ckpt checkpoints/base --method "$method" --reward "$REWARD" --budget-nfe "$BUDGET"
 done
+
+# D3PO last: it is the slowest row here (two η = 1 trajectories per prompt, every step with a graph)
+row finetune d3po d3po --reward "$REWARD"
 
 node --import tsx scripts/compare-table.ts "$OUT"
