@@ -57,10 +57,20 @@ export const rlhfSharpening: FinetuneMethod<RlhfSharpeningOptions, Batch> = {
   },
 
   async loss(ctx, batch) {
-    const { rolloutGuidance: _g, ...o } = ctx.options;
+    const { rolloutGuidance: _g, rankBy, ...o } = ctx.options;
+    let rankRewards: number[] | undefined;
+    if (rankBy === 'image') {
+      // the reward of each generated image itself (rows b·n + i), instead of its trajectory's x̂0
+      const images = torch.tidy(() => batch.x0.add(1).div(2).clamp(0, 1));
+      try {
+        rankRewards = await ctx.reward!(images, batch.prompts.flatMap((p) => new Array<string>(o.n).fill(p)));
+      } finally {
+        images.dispose();
+      }
+    }
     const draws = sharpeningDraws(o, ctx.schedule.numTrainTimesteps, batch.prompts.length, batch.x0.shape.slice(1), this.name);
     try {
-      const r = await rlhfSharpeningLoss(ctx.model, ctx.reference!, ctx.schedule, ctx.scheduler, batch, ctx.reward!, lossOptions(o), draws);
+      const r = await rlhfSharpeningLoss(ctx.model, ctx.reference!, ctx.schedule, ctx.scheduler, batch, ctx.reward!, lossOptions(o), draws, rankRewards);
       return { loss: r.loss, logs: sharpeningLogs(r.logs) };
     } finally {
       draws?.noise.dispose();

@@ -68,6 +68,14 @@ export const sharpeningRlhfShape = {
    * method ranks are those the model produces at inference
    */
   rolloutGuidance: z.number().min(0).nullable().default(null),
+  /**
+   * what ranks the n trajectories into winner and loser: 'trajectory' (METHOD.md steps 4–5: the mean
+   * reward of the unrolled steps' x̂0) or 'image' (the reward of the n generated images themselves,
+   * as online Diffusion-DPO ranks its pairs). An option of this project, not the paper's: at large t
+   * a trajectory's x̂0 mostly shows the network's own error (see tMin/tMax), while the image's reward
+   * is the reward of what the model produces at inference, at every t.
+   */
+  rankBy: z.enum(['trajectory', 'image']).default('trajectory'),
 };
 
 /** The numbers a sharpening step logs. */

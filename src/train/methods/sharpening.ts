@@ -460,7 +460,7 @@ export async function sftSharpeningLoss(
 export async function rlhfSharpeningLoss(
   model: TextToImageModel, reference: TextToImageModel, schedule: NoiseSchedule, scheduler: Scheduler,
   batch: { x0: Tensor; prompts: string[] }, reward: RewardFn, opts: Partial<SharpeningOptions> = {},
-  draws?: SharpeningDraws,
+  draws?: SharpeningDraws, rankRewards?: number[],
 ): Promise<SharpeningBatchResult> {
   const fn = 'rlhfSharpeningLoss';
   const o = resolve(fn, opts);
@@ -471,14 +471,18 @@ export async function rlhfSharpeningLoss(
   if (batch.x0.shape[0] !== B * n) {
     throw new Error(`${fn}: batch.x0 holds ${batch.x0.shape[0]} images for ${B} prompts × n = ${n}: expected ${B * n} (rows b·n + i)`);
   }
+  if (rankRewards !== undefined && (rankRewards.length !== B * n || !rankRewards.every(Number.isFinite))) {
+    throw new Error(`${fn}: rankRewards must be ${B * n} finite numbers (one per rollout, rows b·n + i), got ${rankRewards.length}: ${rankRewards.slice(0, 4).join(', ')}…`);
+  }
   const plan = drawPlan(fn, schedule, scheduler, batch.x0, B, o, draws);
   try {
     let w: number[] = [];
     let l: number[] = [];
-    const { loss, R } = await rolloutAndChoose(fn, model, scheduler, plan, batch.prompts, reward, o,
-      (R) => {
-        // step 5: w = argmax R, l = argmin R per prompt
-        ({ best: w, worst: l } = selectPerExample(R, B, n));
+    const { loss, R: trajectoryR } = await rolloutAndChoose(fn, model, scheduler, plan, batch.prompts, reward, o,
+      (trajectoryR) => {
+        // step 5: w = argmax R, l = argmin R per prompt; R is the trajectories' (METHOD.md) unless
+        // the caller ranks by other rewards (rankBy 'image': the generated images' own)
+        ({ best: w, worst: l } = selectPerExample(rankRewards ?? trajectoryR, B, n));
         return [...w.map((i, b) => b * n + i), ...l.map((i, b) => b * n + i)];
       },
       (graph, graphIds, at) => torch.tidy(() => {
@@ -492,6 +496,7 @@ export async function rlhfSharpeningLoss(
         return torch.F.logsigmoid(refDiff.sub(modelDiff).mul(o.beta)).neg().mean();
       }),
     );
+    const R = rankRewards ?? trajectoryR; // the logs describe the rewards that ranked
     const gaps = w.map((i, b) => R[b * n + i]! - R[b * n + l[b]!]!);
     return {
       loss,

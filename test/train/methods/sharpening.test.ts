@@ -299,3 +299,28 @@ test("target 'x0': the same loss as 'noise' at m = 1; at the second step the ε 
   await assert.rejects(one({ m: 1, target: 'bogus' as never }), /unknown target 'bogus'/);
   model.dispose();
 });
+
+test('RLHF rankBy image: the winner and loser follow the given per-image rewards, not the trajectories\'; bad ones are refused', async () => {
+  const { model, schedule, scheduler } = setup(3);
+  const prompts = ['a red circle', 'a blue square'];
+  const n = 3;
+  // the trajectories' reward (the table) ranks 0 > 1 > 2 for both prompts; the images' ranks the other way
+  const trajectories = tableReward({ 'a red circle': [0.9, 0.5, 0.1, 0.9, 0.5, 0.1, 0.9, 0.5, 0.1], 'a blue square': [0.9, 0.5, 0.1, 0.9, 0.5, 0.1, 0.9, 0.5, 0.1] });
+  const draws = () => ({ t: [30, 30], noise: torch.randn([2 * n, 3, 8, 8]) });
+  const byTrajectory = await rlhfSharpeningLoss(model, model, schedule, scheduler, { x0: x0Batch(2 * n), prompts }, trajectories, { n, m: 1, S: 25 }, draws());
+  assert.deepEqual([byTrajectory.logs.chosen, byTrajectory.logs.rejected], [[0, 0], [2, 2]]);
+  const imageRewards = [0.1, 0.5, 0.9, 0.3, 0.8, 0.2];
+  const byImage = await rlhfSharpeningLoss(model, model, schedule, scheduler, { x0: x0Batch(2 * n), prompts }, trajectories, { n, m: 1, S: 25 }, draws(), imageRewards);
+  assert.deepEqual([byImage.logs.chosen, byImage.logs.rejected], [[2, 1], [0, 2]]);
+  assert.ok(Math.abs(byImage.logs.rewardGap! - (0.8 + 0.6) / 2) < 1e-12); // the logs describe the ranking rewards
+  assert.ok(Math.abs(byImage.loss.item() - Math.log(2)) < 1e-5); // policy = reference
+  await assert.rejects(
+    rlhfSharpeningLoss(model, model, schedule, scheduler, { x0: x0Batch(2 * n), prompts }, trajectories, { n, m: 1 }, draws(), [1, 2, 3]),
+    /rankRewards must be 6 finite numbers/,
+  );
+  await assert.rejects(
+    rlhfSharpeningLoss(model, model, schedule, scheduler, { x0: x0Batch(2 * n), prompts }, trajectories, { n, m: 1 }, draws(), [1, 2, 3, 4, 5, NaN]),
+    /rankRewards must be 6 finite numbers/,
+  );
+  model.dispose();
+});
