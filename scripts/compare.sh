@@ -21,7 +21,7 @@ BATCH=${BATCH:-4}
 LORA=${LORA:-8}
 LR=${LR:-1e-4}
 SEED=${SEED:-0}
-BUDGET=${BUDGET:-160}
+BUDGET=${BUDGET:-200}  # zero-order needs 200 at its defaults (pivot + 4 neighbours × 40 NFE)
 PER_CATEGORY=${PER_CATEGORY:-25}
 IMAGES=${IMAGES:-2}
 EVAL_SEED=${EVAL_SEED:-1234}
@@ -61,7 +61,7 @@ row evaluate base --ckpt checkpoints/base
 # fine-tuning: zero extra NFE at inference
 row finetune standard-ft standard-ft --data world
 row finetune sft-sharpening sft-sharpening --data world --reward "$REWARD" ${SFT_SET:-}
-row finetune rlhf-sharpening rlhf-sharpening --reward "$REWARD" ${RLHF_SET:---set tMax=400 --set referenceOver=all}
+row finetune rlhf-sharpening rlhf-sharpening --reward "$REWARD" ${RLHF_SET:---set tMax=150 --set referenceOver=all}
 row finetune diffusion-dpo diffusion-dpo --reward "$REWARD"
 row finetune ddpo ddpo --reward "$REWARD"
 row finetune refl-iter refl-iter --data world --set reflReward="$REFL_REWARD"

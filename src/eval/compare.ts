@@ -84,7 +84,12 @@ export function compareRows(dir: string, order: string[] = []): CompareRow[] {
     let training: CompareRow['training'] = null;
     const summaryPath = join(dir, name, 'summary.json');
     if (existsSync(summaryPath)) {
-      const s = JSON.parse(readFileSync(summaryPath, 'utf8')) as { wallClockSec?: unknown; trainingNfe?: unknown };
+      let s: { wallClockSec?: unknown; trainingNfe?: unknown };
+      try {
+        s = JSON.parse(readFileSync(summaryPath, 'utf8')) as typeof s;
+      } catch (e) {
+        throw new Error(`${summaryPath}: not JSON (${(e as Error).message})`);
+      }
       if (typeof s.wallClockSec !== 'number' || typeof s.trainingNfe !== 'number') throw new Error(`${summaryPath}: lacks wallClockSec or trainingNfe`);
       training = { wallClockSec: s.wallClockSec, trainingNfe: s.trainingNfe };
     }
