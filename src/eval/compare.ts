@@ -9,8 +9,8 @@
 // interval (paired: the same prompts and initial noises).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { meanByKey, pairedDifference, type Interval } from './stats.js';
-import type { EvalSample } from './model-eval.js';
+import { pairedDifference, type Interval } from './stats.js';
+import { perPromptMeans, type EvalSample } from './model-eval.js';
 
 export interface CompareRow {
   name: string;
@@ -58,12 +58,6 @@ function readEvalLine(file: string): Record<string, unknown> {
   }
 }
 
-/** Per-prompt means of one column (the evaluator's score, or a metric), unscored images left out. */
-function perPrompt(samples: EvalSample[], metric: string | null): Map<string, number> {
-  const rows = samples.filter((s) => Number.isFinite(metric === null ? s.score : s.metrics[metric]));
-  return meanByKey(rows, (s) => s.prompt, (s) => (metric === null ? s.score : s.metrics[metric]!));
-}
-
 /** The rows of a comparison folder, 'base' first, then in the order of `order` (others by name). */
 export function compareRows(dir: string, order: string[] = []): CompareRow[] {
   const names = readdirSync(dir)
@@ -98,11 +92,11 @@ export function compareRows(dir: string, order: string[] = []): CompareRow[] {
     if (samples && baseSamples) {
       const m: Record<string, Interval> = {};
       for (const k of Object.keys(metrics)) {
-        const before = perPrompt(baseSamples, k);
-        const after = perPrompt(samples, k);
+        const before = perPromptMeans(baseSamples, k);
+        const after = perPromptMeans(samples, k);
         if (before.size >= 2 && before.size === after.size) m[k] = pairedDifference(before, after);
       }
-      diff = { compositional: pairedDifference(perPrompt(baseSamples, null), perPrompt(samples, null)), metrics: m };
+      diff = { compositional: pairedDifference(perPromptMeans(baseSamples, 'compositional'), perPromptMeans(samples, 'compositional')), metrics: m };
     }
     return { name, compositional: e.mean as number, metrics, nfePerImage: e.nfe_per_image as number, training, diff };
   });

@@ -18,9 +18,9 @@ import { generate } from '../models/generate.js';
 import { finetune, type FinetuneSummary } from '../train/loop.js';
 import { availableMetricRewards, DEFAULT_METRICS, metricColumns } from './metrics.js';
 import { CATEGORIES } from '../world/vocab.js';
-import { evaluateModel, selectPrompts, type EvalResult } from './model-eval.js';
+import { evaluateModel, perPromptMeans, selectPrompts, type EvalResult } from './model-eval.js';
 import { writeGrid } from './grid.js';
-import { meanByKey, pairedDifference, type Interval } from './stats.js';
+import { pairedDifference, type Interval } from './stats.js';
 import { renderReport, type ReportBlock } from './report.js';
 import { readJsonl } from '../util/jsonl.js';
 
@@ -95,12 +95,6 @@ function round(v: number | null): number | null {
   return v === null ? null : Number(v.toFixed(4));
 }
 
-/** Per-prompt means of one metric ('compositional', a category's score, or a metric reward). */
-function perPrompt(r: EvalResult, metric: string): Map<string, number> {
-  const rows = r.samples.filter((s) => metric === 'compositional' || s.category === metric || metric in s.metrics);
-  const value = (s: EvalResult['samples'][number]) => (metric === 'compositional' || s.category === metric ? s.score : s.metrics[metric]!);
-  return meanByKey(rows.filter((s) => Number.isFinite(value(s))), (s) => s.prompt, value);
-}
 
 async function moveAside(dir: string, log: (m: string) => void): Promise<void> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -154,8 +148,8 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
 
     const metricNames = ['compositional', ...CATEGORIES, ...rewards.map((r) => r.name)];
     const rows: MetricRow[] = metricNames.map((metric) => {
-      const b = perPrompt(rBase, metric);
-      const f = perPrompt(rTuned, metric);
+      const b = perPromptMeans(rBase.samples, metric);
+      const f = perPromptMeans(rTuned.samples, metric);
       const avg = (m: Map<string, number>) => (m.size ? [...m.values()].reduce((a, c) => a + c, 0) / m.size : null);
       let diff: Interval | null = null;
       if (b.size >= 2 && b.size === f.size) diff = pairedDifference(b, f);

@@ -13,6 +13,7 @@ import type { RgbImage } from '../world/image.js';
 import { loadSplit, SPLITS, type SplitName } from '../world/splits.js';
 import { Progress } from '../util/progress.js';
 import { checkOutput, type Reward } from '../rewards/reward.js';
+import { meanByKey } from './stats.js';
 
 export interface EvalOptions {
   split?: string;
@@ -61,6 +62,14 @@ export interface EvalSample {
   score: number;
   /** each metric reward's score of this image (NaN where it could not score it) */
   metrics: Record<string, number>;
+}
+
+/** Per-prompt means of one column: 'compositional' (the evaluator's score), a category's score, or a
+ *  metric reward; images it could not score (NaN) are left out. For paired differences (stats.ts). */
+export function perPromptMeans(samples: readonly EvalSample[], metric: string): Map<string, number> {
+  const rows = samples.filter((s) => metric === 'compositional' || s.category === metric || metric in s.metrics);
+  const value = (s: EvalSample) => (metric === 'compositional' || s.category === metric ? s.score : s.metrics[metric]!);
+  return meanByKey(rows.filter((s) => Number.isFinite(value(s))), (s) => s.prompt, value);
 }
 
 /** One image of a [B, 3, H, W] tensor in [0, 1] as the world's CHW image. */
