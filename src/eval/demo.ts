@@ -54,9 +54,17 @@ export const DemoConfigSchema = z.object({
    *  'noise' and false by default; results/sharpening/README.md measures 'x0' with detaching) */
   target: z.enum(['noise', 'x0']).default('noise'),
   detachBetweenSteps: z.boolean().default(false),
-  /** t is drawn from [0, tMax): above it x̂0 mostly shows the network's own error, which ranking by a
-   *  reward would then train against (src/train/methods/sharpening-options.ts, tMin/tMax) */
-  tMax: z.number().int().positive().default(400),
+  /**
+   * what ranks the n trajectories: 'image' (the reward of the generated images themselves, this
+   * project's option) or 'trajectory' (METHOD.md: the reward of the unrolled steps' x̂0). 'image' is
+   * the default because it is the one measured to raise the held-out score (results/sharpening/
+   * README.md, run l); ranked by x̂0, the trajectories at large t are ranked by the network's own
+   * error, which the loss then trains against (src/train/methods/sharpening-options.ts).
+   */
+  rankBy: z.enum(['trajectory', 'image']).default('image'),
+  /** t is drawn from [0, tMax) (null: METHOD.md's [0, T)); with rankBy 'trajectory', t < 150 keeps
+   *  the ranking away from large t (see rankBy) */
+  tMax: z.number().int().positive().nullable().default(null),
   seed: z.number().int().min(0).default(0),
   /** held-out prompts per category for the evaluation (the test split) */
   evalPerCategory: z.number().int().positive().default(25),
@@ -129,7 +137,7 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
   // ---- 1. RLHF-Diffusion-Sharpening from the base checkpoint
   const { summary } = await finetune({
     method: 'rlhf-sharpening', reward: cfg.reward, base: cfg.base, out: runDir, steps: cfg.steps, batch: cfg.batch, lr: cfg.lr,
-    seed: cfg.seed, n: cfg.n, m: cfg.m, S: cfg.S, beta: cfg.beta, tMax: cfg.tMax, referenceOver: cfg.referenceOver,
+    seed: cfg.seed, n: cfg.n, m: cfg.m, S: cfg.S, beta: cfg.beta, tMax: cfg.tMax, rankBy: cfg.rankBy, referenceOver: cfg.referenceOver,
     target: cfg.target, detachBetweenSteps: cfg.detachBetweenSteps, loraRank: cfg.loraRank, checkpointEvery: 20, store: cfg.store,
   }, { resume, log, ...(opts.command ? { command: opts.command } : {}) });
 
@@ -182,7 +190,7 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
       });
     const fmt = (v: number | null) => (v === null ? null : Number(v.toFixed(4)));
     const blocks: ReportBlock[] = [
-      { kind: 'paragraph', text: `RLHF-Diffusion-Sharpening of ${cfg.base} with the '${cfg.reward}' reward: ${summary.steps} steps of ${cfg.batch} prompts, n = ${cfg.n}, m = ${cfg.m}, S = ${cfg.S}, β = ${cfg.beta}, t < ${cfg.tMax}, reference over ${cfg.referenceOver === 'all' ? "the same m' steps" : 'the first step'}, ${cfg.loraRank ? `LoRA rank ${cfg.loraRank}` : 'full fine-tuning'}, lr ${cfg.lr}, seed ${cfg.seed}; ${summary.wallClockSec.toFixed(0)} s of training, ${summary.trainingNfe} training NFE.` },
+      { kind: 'paragraph', text: `RLHF-Diffusion-Sharpening of ${cfg.base} with the '${cfg.reward}' reward: ${summary.steps} steps of ${cfg.batch} prompts, n = ${cfg.n}, m = ${cfg.m}, S = ${cfg.S}, β = ${cfg.beta}, ${cfg.tMax === null ? 't over [0, T)' : `t < ${cfg.tMax}`}, trajectories ranked by ${cfg.rankBy === 'image' ? 'the reward of the generated images' : 'the reward of their x̂0'}, reference over ${cfg.referenceOver === 'all' ? "the same m' steps" : 'the first step'}, ${cfg.loraRank ? `LoRA rank ${cfg.loraRank}` : 'full fine-tuning'}, lr ${cfg.lr}, seed ${cfg.seed}; ${summary.wallClockSec.toFixed(0)} s of training, ${summary.trainingNfe} training NFE.` },
       { kind: 'heading', text: 'Held-out metrics (test split, same prompts and initial noises)' },
       {
         kind: 'table',
