@@ -9,7 +9,7 @@ if (!dir) {
   console.error('usage: node --import tsx scripts/compare-table.ts DIR');
   process.exit(2);
 }
-const order = ['standard-ft', 'sft-sharpening', 'rlhf-sharpening', 'diffusion-dpo', 'ddpo', 'd3po', 'refl-iter', 'best-of-n', 'zero-order', 'demon', 'free2guide'];
+const order = ['standard-ft', 'sft-sharpening', 'rlhf-sharpening', 'rlhf-sharpening-image', 'diffusion-dpo', 'ddpo', 'd3po', 'refl-iter', 'best-of-n', 'zero-order', 'demon', 'free2guide'];
 const table = formatCompareTable(compareRows(dir, order));
 writeFileSync(join(dir, 'table.md'), table + '\n');
 console.log(table);

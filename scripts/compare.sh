@@ -62,6 +62,9 @@ row evaluate base --ckpt checkpoints/base
 row finetune standard-ft standard-ft --data world
 row finetune sft-sharpening sft-sharpening --data world --reward "$REWARD" ${SFT_SET:-}
 row finetune rlhf-sharpening rlhf-sharpening --reward "$REWARD" ${RLHF_SET:---set tMax=150 --set referenceOver=all}
+# the same, its trajectories ranked by the reward of the generated images (this project's option,
+# the demo's default; results/sharpening/README.md, run l) over METHOD.md's t range
+row finetune rlhf-sharpening-image rlhf-sharpening --reward "$REWARD" --set referenceOver=all --set rankBy=image
 row finetune diffusion-dpo diffusion-dpo --reward "$REWARD"
 row finetune ddpo ddpo --reward "$REWARD"
 row finetune refl-iter refl-iter --data world --set reflReward="$REFL_REWARD"
