@@ -3,7 +3,7 @@
 // mean over prompts of (OTHER − BASE) with its 95% interval, then the compositional score by
 // category. The same statistics as the comparison table (src/eval/compare.ts).
 //   node --import tsx scripts/paired.ts BASE.jsonl OTHER.jsonl
-import { readSamples } from '../src/eval/compare.js';
+import { assertPaired, readSamples } from '../src/eval/compare.js';
 import { perPromptMeans, type EvalSample } from '../src/eval/model-eval.js';
 import { pairedDifference } from '../src/eval/stats.js';
 
@@ -15,11 +15,7 @@ if (!baseFile || !otherFile) {
 try {
   const base = readSamples(baseFile);
   const other = readSamples(otherFile);
-  // the same evaluation: the same prompts in the same order, as many images of each
-  const mismatch = base.length !== other.length ? base.length : base.findIndex((s, i) => s.prompt !== other[i]!.prompt);
-  if (mismatch !== -1) {
-    throw new Error(`${otherFile} does not pair with ${baseFile}: ${base.length !== other.length ? `${other.length} images against ${base.length}` : `image ${mismatch + 1} is of another prompt`} (evaluate both with the same --per-category, --images-per-prompt and --seed)`);
-  }
+  assertPaired(base, other, baseFile, otherFile);
   const line = (name: string, a: EvalSample[], b: EvalSample[], key: string) => {
     const i = pairedDifference(perPromptMeans(a, key), perPromptMeans(b, key));
     const f = (v: number) => (v >= 0 ? '+' : '') + v.toFixed(4);

@@ -3,8 +3,9 @@
 // leaves in its folder:
 //   eval-NAME.json      the last line of `sharpen eval --json` (category scores, metric means, NFE)
 //   samples-NAME.jsonl  `sharpen eval --samples`: every image's scores, for paired intervals
-//   NAME/summary.json   a fine-tuning run's summary (wall-clock, training NFE); absent for rows
-//                       that do not train (the base, inference-time methods)
+//   NAME/summary.json   a fine-tuning run's summary (wall-clock, training NFE), or its copy
+//   summary-NAME.json   beside the eval files; absent for rows that do not train (the base,
+//                       inference-time methods)
 // and reports each row's difference to the row named 'base' as a mean over prompts with its 95%
 // interval (paired: the same prompts and initial noises).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -46,6 +47,21 @@ export function readSamples(file: string): EvalSample[] {
   });
 }
 
+/**
+ * Throws unless two sample lists come from the same evaluation (the same prompts in the same order,
+ * as many images of each), the condition for differences paired over prompts. It cannot see the
+ * seed: that the initial noises match is the caller's to ensure (the same --seed).
+ */
+export function assertPaired(base: readonly EvalSample[], other: readonly EvalSample[], baseName: string, otherName: string): void {
+  if (base.length !== other.length) {
+    throw new Error(`${otherName} does not pair with ${baseName}: ${other.length} images against ${base.length} (evaluate both with the same --per-category, --images-per-prompt and --seed)`);
+  }
+  const i = base.findIndex((s, k) => s.prompt !== other[k]!.prompt);
+  if (i !== -1) {
+    throw new Error(`${otherName} does not pair with ${baseName}: image ${i + 1} is of another prompt (${JSON.stringify(other[i]!.prompt)}, not ${JSON.stringify(base[i]!.prompt)})`);
+  }
+}
+
 function readEvalLine(file: string): Record<string, unknown> {
   const text = readFileSync(file, 'utf8').trim();
   const last = text.split('\n').at(-1) ?? '';
@@ -76,8 +92,9 @@ export function compareRows(dir: string, order: string[] = []): CompareRow[] {
       metrics[k] = typeof v === 'number' ? v : null;
     }
     let training: CompareRow['training'] = null;
-    const summaryPath = join(dir, name, 'summary.json');
-    if (existsSync(summaryPath)) {
+    // the run's own summary, or its copy beside the eval files (as results/compare keeps them)
+    const summaryPath = [join(dir, name, 'summary.json'), join(dir, `summary-${name}.json`)].find((f) => existsSync(f)) ?? '';
+    if (summaryPath) {
       let s: { wallClockSec?: unknown; trainingNfe?: unknown };
       try {
         s = JSON.parse(readFileSync(summaryPath, 'utf8')) as typeof s;
@@ -90,6 +107,7 @@ export function compareRows(dir: string, order: string[] = []): CompareRow[] {
     let diff: CompareRow['diff'] = null;
     const samples = name === 'base' ? null : samplesOf(name);
     if (samples && baseSamples) {
+      assertPaired(baseSamples, samples, join(dir, 'samples-base.jsonl'), join(dir, `samples-${name}.jsonl`));
       const m: Record<string, Interval> = {};
       for (const k of Object.keys(metrics)) {
         const before = perPromptMeans(baseSamples, k);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compareRows, formatCompareTable, readSamples } from '../../src/eval/compare.js';
+import { assertPaired, compareRows, formatCompareTable, readSamples } from '../../src/eval/compare.js';
 
 function evalLine(mean: number, extra: Record<string, unknown> = {}) {
   return JSON.stringify({ ckpt: 'x', split: 'test', method: 'plain', color: mean, mean, clip: 70, preference: 'n/a', nfe_per_image: 40, ...extra }) + '\n';
@@ -50,4 +50,33 @@ test('compareRows and readSamples name the file that is wrong', () => {
   assert.throws(() => readSamples(bad), /s\.jsonl: line 2 is not an eval sample/);
   writeFileSync(bad, '{"prompt":"a",\n');
   assert.throws(() => readSamples(bad), /line 1 is not JSON/);
+});
+
+test('assertPaired: the same prompts in the same order, as many images; a row that does not pair is an error naming both files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'compare-'));
+  writeFileSync(join(dir, 'a.jsonl'), samples({ a: [0, 1], b: [1, 1] }, () => 70));
+  writeFileSync(join(dir, 'b.jsonl'), samples({ a: [1, 1], b: [0, 1] }, () => 71));
+  writeFileSync(join(dir, 'one.jsonl'), samples({ a: [1], b: [0] }, () => 71));
+  writeFileSync(join(dir, 'other.jsonl'), samples({ a: [1, 1], c: [0, 1] }, () => 71));
+  const [a, b, one, other] = ['a', 'b', 'one', 'other'].map((n) => readSamples(join(dir, `${n}.jsonl`))) as [ReturnType<typeof readSamples>, ReturnType<typeof readSamples>, ReturnType<typeof readSamples>, ReturnType<typeof readSamples>];
+  assert.doesNotThrow(() => assertPaired(a, b, 'a.jsonl', 'b.jsonl'));
+  assert.throws(() => assertPaired(a, one, 'a.jsonl', 'one.jsonl'), /one\.jsonl does not pair with a\.jsonl: 2 images against 4/);
+  assert.throws(() => assertPaired(a, other, 'a.jsonl', 'other.jsonl'), /other\.jsonl does not pair with a\.jsonl: image 3 is of another prompt \("c", not "b"\)/);
+
+  // compareRows refuses a row evaluated with another number of images per prompt
+  writeFileSync(join(dir, 'eval-base.json'), evalLine(0.5));
+  writeFileSync(join(dir, 'samples-base.jsonl'), samples({ a: [0, 1], b: [1, 1] }, () => 70));
+  writeFileSync(join(dir, 'eval-ft.json'), evalLine(0.6));
+  writeFileSync(join(dir, 'samples-ft.jsonl'), samples({ a: [1], b: [1] }, () => 70));
+  assert.throws(() => compareRows(dir), /samples-ft\.jsonl does not pair with .*samples-base\.jsonl: 2 images against 4/);
+});
+
+test('compareRows: a summary copied beside the eval files (summary-NAME.json) gives the training cost too', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'compare-'));
+  writeFileSync(join(dir, 'eval-base.json'), evalLine(0.5));
+  writeFileSync(join(dir, 'eval-ft.json'), evalLine(0.6));
+  writeFileSync(join(dir, 'summary-ft.json'), JSON.stringify({ wallClockSec: 3, trainingNfe: 90 }));
+  assert.deepEqual(compareRows(dir).map((r) => r.training), [null, { wallClockSec: 3, trainingNfe: 90 }]);
+  writeFileSync(join(dir, 'summary-ft.json'), '{"wallClockSec": 3}');
+  assert.throws(() => compareRows(dir), /summary-ft\.json: lacks wallClockSec or trainingNfe/);
 });
