@@ -20,6 +20,9 @@ export const rlhfSharpeningOptionsSchema = z.object({
 }).strict();
 export type RlhfSharpeningOptions = z.infer<typeof rlhfSharpeningOptionsSchema>;
 
+/** The n rows of each prompt, b·n + i. */
+const rowsOf = (prompts: string[], n: number) => prompts.flatMap((p) => new Array<string>(n).fill(p));
+
 interface Batch {
   /** the n rollouts of each prompt, [B·n, 3, H, W] in [−1, 1], rows b·n + i */
   x0: Tensor;
@@ -38,7 +41,7 @@ export const rlhfSharpening: FinetuneMethod<RlhfSharpeningOptions, Batch> = {
   async makeBatch(ctx) {
     const o = ctx.options;
     const prompts = ctx.prompts.promptsAt(ctx.position, ctx.batchSize);
-    const rows = prompts.flatMap((p) => new Array<string>(o.n).fill(p)); // b·n + i
+    const rows = rowsOf(prompts, o.n);
     // step 1: n images per prompt from the current policy (generate() runs under noGrad)
     const unet = ctx.model.unet;
     const wasTraining = unet.training;
@@ -61,9 +64,10 @@ export const rlhfSharpening: FinetuneMethod<RlhfSharpeningOptions, Batch> = {
     let rankRewards: number[] | undefined;
     if (rankBy === 'image') {
       // the reward of each generated image itself (rows b·n + i), instead of its trajectory's x̂0
+      // (the trajectories are then not scored at all)
       const images = torch.tidy(() => batch.x0.add(1).div(2).clamp(0, 1));
       try {
-        rankRewards = await ctx.reward!(images, batch.prompts.flatMap((p) => new Array<string>(o.n).fill(p)));
+        rankRewards = await ctx.reward!(images, rowsOf(batch.prompts, o.n));
       } finally {
         images.dispose();
       }

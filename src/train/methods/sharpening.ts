@@ -378,6 +378,8 @@ async function rolloutAndChoose(
   fn: string, model: TextToImageModel, scheduler: Scheduler, plan: Plan, prompts: string[], reward: RewardFn,
   o: SharpeningOptions, chosenIds: (R: number[]) => number[],
   use: (graph: StepRecord[], graphIds: number[], at: (ids: number[]) => number[], R: number[]) => Tensor,
+  /** rewards that rank the trajectories instead of their own (rows b·n + i); the trajectories are then not scored */
+  given?: number[],
 ): Promise<{ loss: Tensor; R: number[] }> {
   const all = Array.from({ length: plan.B * plan.n }, (_, j) => j);
   let rollout: StepRecord[] | null = null;
@@ -389,7 +391,7 @@ async function rolloutAndChoose(
     } else {
       rollout = torch.noGrad(() => torch.tidy(() => unroll(model, scheduler, model.encode(prompts), plan, all, o)));
     }
-    const R = await scoreTrajectories(fn, rollout, plan, prompts, reward);
+    const R = given ?? await scoreTrajectories(fn, rollout, plan, prompts, reward);
     const ids = chosenIds(R);
     if (o.gradPath === 'full') {
       const loss = use(rollout, all, (want) => want, R);
@@ -478,11 +480,12 @@ export async function rlhfSharpeningLoss(
   try {
     let w: number[] = [];
     let l: number[] = [];
-    const { loss, R: trajectoryR } = await rolloutAndChoose(fn, model, scheduler, plan, batch.prompts, reward, o,
-      (trajectoryR) => {
-        // step 5: w = argmax R, l = argmin R per prompt; R is the trajectories' (METHOD.md) unless
-        // the caller ranks by other rewards (rankBy 'image': the generated images' own)
-        ({ best: w, worst: l } = selectPerExample(rankRewards ?? trajectoryR, B, n));
+    // R is the trajectories' rewards (METHOD.md) unless the caller ranks by others (rankBy 'image':
+    // the generated images' own), which the logs then describe too
+    const { loss, R } = await rolloutAndChoose(fn, model, scheduler, plan, batch.prompts, reward, o,
+      (R) => {
+        // step 5: w = argmax R, l = argmin R per prompt
+        ({ best: w, worst: l } = selectPerExample(R, B, n));
         return [...w.map((i, b) => b * n + i), ...l.map((i, b) => b * n + i)];
       },
       (graph, graphIds, at) => torch.tidy(() => {
@@ -495,8 +498,8 @@ export async function rlhfSharpeningLoss(
         // −log σ(β((ref_w − ref_l) − (L_w − L_l))), mean over prompts
         return torch.F.logsigmoid(refDiff.sub(modelDiff).mul(o.beta)).neg().mean();
       }),
+      rankRewards,
     );
-    const R = rankRewards ?? trajectoryR; // the logs describe the rewards that ranked
     const gaps = w.map((i, b) => R[b * n + i]! - R[b * n + l[b]!]!);
     return {
       loss,
