@@ -8,7 +8,11 @@ import type { FinetuneMethod } from '../method.js';
 import { sftSharpeningLoss } from './sharpening.js';
 import { lossOptions, sharpeningCoreShape, sharpeningDraws, sharpeningLogs } from './sharpening-options.js';
 
-export const sftSharpeningOptionsSchema = z.object(sharpeningCoreShape).strict();
+export const sftSharpeningOptionsSchema = z.object({
+  ...sharpeningCoreShape,
+  /** 'best' (METHOD.md: the argmax trajectory) or 'worst' (argmin: a diagnostic, not the paper's) */
+  select: z.enum(['best', 'worst']).default('best'),
+}).strict();
 export type SftSharpeningOptions = z.infer<typeof sftSharpeningOptionsSchema>;
 
 interface Batch {

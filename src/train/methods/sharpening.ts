@@ -66,11 +66,16 @@ export interface SharpeningOptions {
    *  same as ε_i at k = 0, and the true denoising target once the trajectory has left the forward
    *  process's path). An option of this project, not the paper's. */
   target: 'noise' | 'x0';
+  /** SFT: which trajectory the loss trains, 'best' (METHOD.md step 5: argmax_i R_i) or 'worst'
+   *  (argmin_i R_i). 'worst' is a diagnostic of this project, not the paper's method: with a fixed
+   *  data target, the choice only decides at which noises the model is trained (see
+   *  results/sharpening/README.md, session 6). */
+  select: 'best' | 'worst';
 }
 
 export const SHARPENING_DEFAULTS: Readonly<SharpeningOptions> = Object.freeze({
   n: 3, m: 3, S: 25, eta: 0, gradPath: 'recompute', detachBetweenSteps: false, beta: 2500, referenceOver: 'first',
-  target: 'noise',
+  target: 'noise', select: 'best',
 });
 
 export interface SharpeningBatchResult {
@@ -155,6 +160,9 @@ function resolve(fn: string, opts: Partial<SharpeningOptions>): SharpeningOption
   }
   if (o.target !== 'noise' && o.target !== 'x0') {
     throw new Error(`${fn}: unknown target '${String(o.target)}': valid ones are noise, x0`);
+  }
+  if (o.select !== 'best' && o.select !== 'worst') {
+    throw new Error(`${fn}: unknown select '${String(o.select)}': valid ones are best, worst`);
   }
   if (o.referenceOver !== 'first' && o.referenceOver !== 'all') {
     throw new Error(`${fn}: unknown referenceOver '${String(o.referenceOver)}': valid ones are first, all`);
@@ -432,18 +440,20 @@ export async function sftSharpeningLoss(
   try {
     let best: number[] = [];
     let worst: number[] = [];
+    let chosen: number[] = [];
     const { loss, R } = await rolloutAndChoose(fn, model, scheduler, plan, batch.prompts, reward, o,
       (R) => {
-        // step 5: i* = argmax_i R_i per example (not across the batch)
+        // step 5: i* = argmax_i R_i per example (not across the batch); argmin with select 'worst'
         ({ best, worst } = selectPerExample(R, B, n));
-        return best.map((i, b) => b * n + i);
+        chosen = o.select === 'worst' ? worst : best;
+        return chosen.map((i, b) => b * n + i);
       },
       (graph, graphIds, at) => torch.tidy(() => {
         const L = trajectoryLoss(graph, plan, graphIds.length, graphIds); // [R]
-        return L.indexSelect(0, int64(at(best.map((i, b) => b * n + i)))).mean(); // mean_b L_{b,i*}
+        return L.indexSelect(0, int64(at(chosen.map((i, b) => b * n + i)))).mean(); // mean_b L_{b,i*}
       }),
     );
-    return { loss, logs: { ...rewardLogs(R, B, n, best, worst), chosen: best } };
+    return { loss, logs: { ...rewardLogs(R, B, n, best, worst), chosen } };
   } finally {
     plan.eps.dispose();
     plan.xt.dispose();

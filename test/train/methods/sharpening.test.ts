@@ -83,7 +83,15 @@ test('SFT: the chosen trajectory is the best by reward per example, not across t
     assert.ok(Math.abs(r.logs.rewardMean - 23 / 6) < 1e-12);
     assert.deepEqual(r.loss.shape, []);
     assert.ok(Number.isFinite(r.loss.item()));
+    // the diagnostic select 'worst' trains the argmin per example; the reward logs are the same
+    const w = await sftSharpeningLoss(model, schedule, scheduler, { x0: x0Batch(2), prompts }, reward, { n: 3, m: 3, gradPath, select: 'worst' });
+    assert.deepEqual(w.logs.chosen, [0, 2]);
+    assert.ok(Math.abs(w.logs.rewardBest - (9 + 2) / 2) < 1e-12);
   }
+  await assert.rejects(
+    sftSharpeningLoss(model, schedule, scheduler, { x0: x0Batch(2), prompts }, reward, { select: 'median' as never }),
+    /unknown select 'median'/,
+  );
   model.dispose();
 });
 
