@@ -2,40 +2,50 @@
 // the same prompts and initial noises (e.g. several methods and training seeds): per file, each
 // metric's mean and its difference to the base, mean over prompts with the 95% interval
 // (src/eval/stats.ts pairedDifference, as scripts/paired.ts and the comparison table).
-//   node --import tsx scripts/paired-table.ts BASE.jsonl LABEL=FILE.jsonl [LABEL=FILE.jsonl …]
+// Comma-separated files (the base or a row: e.g. one method's runs with several training seeds) are
+// pooled: each prompt's value is the mean over the files of its per-file mean.
+// The base may be labelled as the rows are (default label: base).
+//   node --import tsx scripts/paired-table.ts [LABEL=]BASE.jsonl[,…] LABEL=FILE.jsonl[,FILE.jsonl…] […]
 import { assertPaired, readSamples } from '../src/eval/compare.js';
 import { perPromptMeans } from '../src/eval/model-eval.js';
 import { pairedDifference } from '../src/eval/stats.js';
 
 const [baseFile, ...rows] = process.argv.slice(2);
 if (!baseFile || rows.length === 0 || rows.some((r) => !/^[^=]+=.+/.test(r))) {
-  console.error('usage: node --import tsx scripts/paired-table.ts BASE.jsonl LABEL=FILE.jsonl [LABEL=FILE.jsonl …]');
+  console.error('usage: node --import tsx scripts/paired-table.ts [LABEL=]BASE.jsonl[,…] LABEL=FILE.jsonl[,FILE.jsonl…] […]');
   process.exit(2);
 }
 try {
-  const base = readSamples(baseFile);
+  const read = (files: string) => files.split(',').map((file) => ({ file, samples: readSamples(file) }));
+  const baseAt = /^[^=]+=.+/.test(baseFile) ? baseFile.indexOf('=') : -1;
+  const baseLabel = baseAt < 0 ? 'base' : baseFile.slice(0, baseAt);
+  const baseRuns = read(baseFile.slice(baseAt + 1));
+  const base = baseRuns[0]!.samples;
   const others = rows.map((r) => {
     const at = r.indexOf('=');
-    const file = r.slice(at + 1);
-    const samples = readSamples(file);
-    assertPaired(base, samples, baseFile, file);
-    return { label: r.slice(0, at), samples };
+    return { label: r.slice(0, at), runs: read(r.slice(at + 1)) };
   });
+  for (const { file, samples } of [...baseRuns.slice(1), ...others.flatMap((o) => o.runs)]) {
+    assertPaired(base, samples, baseRuns[0]!.file, file);
+  }
+  /** each prompt's mean over the runs of its per-run mean */
+  const pooled = (runs: { samples: typeof base }[], k: string) => {
+    const maps = runs.map((r) => perPromptMeans(r.samples, k));
+    return new Map([...maps[0]!.keys()].map((p) => [p, maps.reduce((a, m) => a + m.get(p)!, 0) / maps.length]));
+  };
   const metrics = ['compositional', ...new Set(base.flatMap((s) => Object.keys(s.metrics)))];
   const f = (v: number, d: number) => (v >= 0 ? '+' : '−') + Math.abs(v).toFixed(d);
   const digits = (k: string) => (k === 'clip' ? 2 : k === 'compositional' ? 4 : 3);
-  const average = (samples: typeof base, k: string) => {
-    const v = [...perPromptMeans(samples, k).values()];
-    return v.reduce((a, c) => a + c, 0) / v.length;
-  };
+  const average = (m: Map<string, number>) => [...m.values()].reduce((a, c) => a + c, 0) / m.size;
   console.log(`| run | ${metrics.map((k) => `${k} | Δ ${k} [95%]`).join(' | ')} |`);
   console.log(`|---|${metrics.map(() => '---|---|').join('')}`);
-  console.log(`| base | ${metrics.map((k) => `${average(base, k).toFixed(digits(k))} | `).join(' | ')} |`);
-  for (const { label, samples } of others) {
+  console.log(`| ${baseLabel} | ${metrics.map((k) => `${average(pooled(baseRuns, k)).toFixed(digits(k))} | `).join(' | ')} |`);
+  for (const { label, runs } of others) {
     const cells = metrics.map((k) => {
-      const i = pairedDifference(perPromptMeans(base, k), perPromptMeans(samples, k));
+      const mine = pooled(runs, k);
+      const i = pairedDifference(pooled(baseRuns, k), mine);
       const d = digits(k);
-      return `${average(samples, k).toFixed(d)} | ${f(i.mean, d)} [${f(i.lo, d)}, ${f(i.hi, d)}]`;
+      return `${average(mine).toFixed(d)} | ${f(i.mean, d)} [${f(i.lo, d)}, ${f(i.hi, d)}]`;
     });
     console.log(`| ${label} | ${cells.join(' | ')} |`);
   }
