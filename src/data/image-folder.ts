@@ -3,7 +3,8 @@
 // and a metadata.jsonl whose lines are {"file_name": "...", "text": "..."}.
 //
 // PNG and JPEG (recognised by content); each image is resized (shorter side to `resolution`,
-// anti-aliased), centre-cropped to a square and randomly flipped left–right. A missing, corrupt or
+// anti-aliased), centre-cropped to a square and randomly flipped left–right (not when the caption says
+// 'left' or 'right'). A missing, corrupt or
 // unreadable file is an Error naming it, or — with onError: 'skip' — is skipped and counted.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
@@ -16,7 +17,8 @@ import { packImages, type ImageBatch, type PixelRange } from './batch.js';
 export interface ImageFolderOptions {
   /** side of the square images produced (default 32) */
   resolution?: number;
-  /** flip left–right with probability ½ (default true) */
+  /** flip left–right with probability ½ (default true); never an image whose caption names a side
+   *  ('left', 'right': the flip would make the caption false, e.g. the world's spatial prompts) */
   randomFlip?: boolean;
   /** seed of the shuffling and flips (default 0) */
   seed?: number;
@@ -106,7 +108,7 @@ export class ImageFolderDataset {
       return batch;
     };
     for (const i of order) {
-      const flip = this.randomFlip && rng.bool(0.5);
+      const flip = this.randomFlip && rng.bool(0.5) && !NAMES_A_SIDE.test(this.entries[i]!.text);
       let img: RgbImage;
       try {
         img = this.load(i, flip);
@@ -122,6 +124,9 @@ export class ImageFolderDataset {
     if (imgs.length > 0) yield flush();
   }
 }
+
+/** captions a left–right flip would falsify */
+const NAMES_A_SIDE = /\b(left|right)/i;
 
 function tryParse(text: string): SceneSpec | null {
   try {
