@@ -1,6 +1,6 @@
 // `sharpen world …`: the embedded world from the command line (thin over src/world, src/data).
-import { writeFileSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePrompt } from '../world/grammar.js';
 import { renderScene } from '../world/render.js';
@@ -175,6 +175,37 @@ export function registerWorldCommands(program: Command): Command {
     .option('--resolution <px>', 'image side', int('resolution', 16), 32)
     .action(action((o: { seconds: number; resolution: number }) => {
       console.log(JSON.stringify(benchRender({ seconds: o.seconds, resolution: o.resolution })));
+    }));
+
+  world
+    .command('folder')
+    .description('write renderings of a split\'s prompts as an image folder (PNG files and metadata.jsonl), the format --data DIR reads')
+    .requiredOption('--out <dir>', 'the folder to create (refused if it exists and is not empty)')
+    .addOption(new Option('--split <name>', 'which prompts').choices([...SPLITS]).default('train'))
+    .option('--per-prompt <k>', 'renderings per prompt (different seeds)', int('per-prompt', 1), 1)
+    .option('--unseen-only', 'only the prompts with a combination held out of the train split')
+    .option('--category <name>', 'only this category', category)
+    .option('--seed <n>', 'seed of the renderings', int('seed'), 0)
+    .option('--resolution <px>', 'image side', int('resolution', 16), 32)
+    .action(action((o: { out: string; split: SplitName; perPrompt: number; unseenOnly?: boolean; category?: Category; seed: number; resolution: number }) => {
+      if (existsSync(o.out) && readdirSync(o.out).length > 0) throw new Error(`--out ${o.out}: exists and is not empty; choose a new folder`);
+      const records = loadSplit(o.split).filter((r) => (!o.unseenOnly || !r.seen) && (!o.category || r.category === o.category));
+      if (records.length === 0) throw new Error(`no prompts in split ${o.split} match${o.unseenOnly ? ' --unseen-only' : ''}${o.category ? ` --category ${o.category}` : ''}`);
+      mkdirSync(o.out, { recursive: true });
+      const lines: string[] = [];
+      const bar = new Progress({ total: records.length * o.perPrompt, label: 'world folder', unit: 'img' });
+      records.forEach((r, j) => {
+        const spec = parsePrompt(r.prompt);
+        for (let k = 0; k < o.perPrompt; k++) {
+          const file = `${r.id}_${k}.png`;
+          writePng(join(o.out, file), renderScene(spec, o.seed * 1_000_003 + j * 1009 + k, { resolution: o.resolution }).image);
+          lines.push(JSON.stringify({ file_name: file, text: r.prompt, category: r.category, seen: r.seen }));
+          bar.update(lines.length);
+        }
+      });
+      bar.finish();
+      writeFileSync(join(o.out, 'metadata.jsonl'), lines.join('\n') + '\n');
+      console.error(`wrote ${lines.length} images of ${records.length} prompts (split ${o.split}) and metadata.jsonl to ${o.out}`);
     }));
 
   return world;

@@ -49,3 +49,21 @@ test('cli: world render, prompts, check', async () => {
   assert.equal(last.categories.length, 6);
   for (const k of ['groundTruth', 'swappedRejection', 'blankScore', 'noiseScore', 'degraded']) assert.equal(typeof last.categories[0][k], 'number');
 });
+
+test('cli: world folder writes an image folder that the fine-tuning data reader and the evaluator accept', async () => {
+  const { ImageFolderDataset } = await import('../../src/data/image-folder.js');
+  const { evaluateImage } = await import('../../src/world/evaluate.js');
+  const { parsePrompt } = await import('../../src/world/grammar.js');
+  const dir = join(mkdtempSync(join(tmpdir(), 'world-cli-')), 'folder');
+  const r = await run(['world', 'folder', '--split', 'val', '--unseen-only', '--category', 'spatial', '--per-prompt', '2', '--out', dir]);
+  assert.equal(r.code, undefined, r.err.join('\n'));
+  const ds = new ImageFolderDataset(dir, { resolution: 32 });
+  assert.ok(ds.length >= 2 && ds.length % 2 === 0);
+  for (let i = 0; i < ds.length; i++) {
+    const text = ds.entries[i]!.text;
+    assert.equal(evaluateImage(ds.load(i), parsePrompt(text), null, text).score, 1, `${ds.entries[i]!.file}: "${text}"`);
+  }
+  const again = await run(['world', 'folder', '--split', 'val', '--out', dir]);
+  assert.equal(again.code, 1);
+  assert.match(again.err.join('\n'), /exists and is not empty/);
+});
