@@ -3,9 +3,9 @@
 // and a metadata.jsonl whose lines are {"file_name": "...", "text": "..."}.
 //
 // PNG and JPEG (recognised by content); each image is resized (shorter side to `resolution`,
-// anti-aliased), centre-cropped to a square and randomly flipped left–right (not when the caption says
-// 'left' or 'right'). A missing, corrupt or
-// unreadable file is an Error naming it, or — with onError: 'skip' — is skipped and counted.
+// anti-aliased), centre-cropped to a square and randomly flipped left–right (not when the caption
+// says 'left' or 'right'). A missing, corrupt or unreadable file is an Error naming it, or — with
+// onError: 'skip' — is skipped and counted.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { Rng } from '../world/rng.js';
