@@ -11,6 +11,8 @@ import { TextToImageModel } from '../src/models/t2i.js';
 import { noiseSchedule } from '../src/models/generate.js';
 import { WorldStream } from '../src/data/world-stream.js';
 import { makeReward } from '../src/rewards/index.js';
+import { selectPerExample } from '../src/train/methods/sharpening.js';
+import { repeatEach } from '../src/util/arrays.js';
 
 const [ckpt = 'checkpoints/base', examplesArg = '512', nArg = '3', rewardName = 'compositional'] = process.argv.slice(2);
 const examples = Number(examplesArg);
@@ -31,7 +33,7 @@ const buckets = 4;
 const acc = Array.from({ length: buckets }, () => ({ count: 0, best: 0, worst: 0, all: 0, decided: 0, bestLower: 0, rBest: 0, rWorst: 0 }));
 for (let done = 0; done < examples; done += B) {
   const b = stream.batchAt(done / B);
-  const rows = b.prompts.flatMap((p) => Array<string>(n).fill(p));
+  const rows = repeatEach(b.prompts, n);
   const t = Array.from(torch.randint(0, T, [B]).toTypedArray() as BigInt64Array, Number);
   const { L, x0hat } = torch.noGrad(() => torch.tidy(() => {
     const x0 = torch.fromTypedArray(b.images, [...b.shape]).repeatInterleave(n, 0);
@@ -46,13 +48,10 @@ for (let done = 0; done < examples; done += B) {
   const R = (await reward.score(x0hat, rows)).scores;
   L.dispose();
   x0hat.dispose();
+  const { best, worst } = selectPerExample(R, B, n); // as SFT-Sharpening's loss selects
   for (let e = 0; e < B; e++) {
-    let hi = 0;
-    let lo = 0;
-    for (let i = 1; i < n; i++) {
-      if (R[e * n + i]! > R[e * n + hi]!) hi = i;
-      if (R[e * n + i]! < R[e * n + lo]!) lo = i;
-    }
+    const hi = best[e]!;
+    const lo = worst[e]!;
     const a = acc[Math.min(buckets - 1, Math.floor((t[e]! * buckets) / T))]!;
     a.count++;
     a.best += Lv[e * n + hi]!;

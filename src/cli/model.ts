@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { collect, int, num } from './args.js';
+import { repeatEach } from '../util/arrays.js';
 
 
 export function registerModelCommands(program: Command): void {
@@ -72,7 +73,7 @@ export function registerModelCommands(program: Command): void {
       const reward = opts.reward ? await makeReward(opts.reward) : undefined;
       model.train(false);
       torch.manualSeed(opts.seed);
-      const prompts = opts.prompt.flatMap((p) => new Array<string>(opts.n).fill(p));
+      const prompts = repeatEach(opts.prompt, opts.n);
       const t0 = performance.now();
       const r = await method.sample(model, prompts, {
         steps: opts.steps, guidanceScale: opts.cfg, scheduler: opts.scheduler, eta: opts.eta, reward, budgetNfe: opts.budgetNfe,

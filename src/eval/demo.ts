@@ -23,6 +23,7 @@ import { writeGrid } from './grid.js';
 import { pairedDifference, type Interval } from './stats.js';
 import { renderReport, type ReportBlock } from './report.js';
 import { readJsonl } from '../util/jsonl.js';
+import { repeatEach } from '../util/arrays.js';
 
 export const DemoConfigSchema = z.object({
   /** the run folder */
@@ -168,7 +169,7 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
     // ---- 3. before/after grids: the same prompts and initial noises
     const gridPrompts = selectPrompts('test', cfg.gridPerCategory).map((p) => p.prompt);
     const seedsPerPrompt = 4;
-    const prompts = gridPrompts.flatMap((p) => new Array<string>(seedsPerPrompt).fill(p));
+    const prompts = repeatEach(gridPrompts, seedsPerPrompt);
     const labels = prompts.map((p, i) => (i % seedsPerPrompt === 0 ? p : ''));
     for (const [name, model] of [['base', base], ['finetuned', tuned]] as const) {
       torch.manualSeed(cfg.evalSeed);

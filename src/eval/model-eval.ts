@@ -14,6 +14,7 @@ import { loadSplit, SPLITS, type SplitName } from '../world/splits.js';
 import { Progress } from '../util/progress.js';
 import { checkOutput, type Reward } from '../rewards/reward.js';
 import { meanByKey } from './stats.js';
+import { repeatEach } from '../util/arrays.js';
 
 export interface EvalOptions {
   split?: string;
@@ -98,7 +99,7 @@ export async function evaluateModel(model: TextToImageModel, opts: EvalOptions =
   const method = opts.method ? getMethod(opts.method.name) : null;
   const per = opts.imagesPerPrompt ?? 4;
   const bs = opts.batchSize ?? 32;
-  const jobs = selectPrompts(opts.split ?? 'test', opts.perCategory).flatMap((p) => new Array(per).fill(p) as typeof p[]);
+  const jobs = repeatEach(selectPrompts(opts.split ?? 'test', opts.perCategory), per);
   model.train(false);
   torch.manualSeed(opts.seed ?? 0);
   const samples: EvalResult['samples'] = [];

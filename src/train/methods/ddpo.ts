@@ -43,6 +43,7 @@ import type { FinetuneMethod } from '../method.js';
 import { sampleLoop, nfePerStep, type Scheduler } from '../../diffusion/index.js';
 import { guidedPrediction } from '../../models/generate.js';
 import type { TextToImageModel } from '../../models/t2i.js';
+import { repeatEach } from '../../util/arrays.js';
 
 // ------------------------------------------------------------------ trajectories (shared with D3PO)
 
@@ -508,8 +509,9 @@ export const ddpo: FinetuneMethod<DdpoOptions, DdpoBatch> = {
       if (st.buffer) disposeTrajectories(st.buffer.tr);
       st.buffer = null;
       // 1. sample the buffer with the current policy
-      const prompts = Array.from({ length: o.bufferBatches }, (_, q) => ctx.prompts.promptsAt(index * o.bufferBatches + q, ctx.batchSize))
-        .flat().flatMap((p) => new Array<string>(o.samplesPerPrompt).fill(p));
+      const promptsPerBatch = Array.from({ length: o.bufferBatches }, (_, q) => ctx.prompts.promptsAt(index * o.bufferBatches + q, ctx.batchSize))
+        .flat();
+      const prompts = repeatEach(promptsPerBatch, o.samplesPerPrompt);
       const tr = sampleTrajectories(ctx.model, ctx.scheduler, prompts, {
         steps: o.S ?? ctx.model.config.sampling.steps, guidanceScale: o.guidance ?? ctx.model.config.sampling.guidanceScale, eta: o.eta,
       });

@@ -33,8 +33,9 @@ import { generate } from '../../models/generate.js';
 import type { TextToImageModel } from '../../models/t2i.js';
 import { readPreferencePairs, ImageCache } from '../../data/preferences.js';
 import { Rng } from '../../world/rng.js';
-import type { RewardFn } from './sharpening.js';
+import { selectPerExample, type RewardFn } from './sharpening.js';
 import type { FinetuneMethod } from '../method.js';
+import { repeatEach } from '../../util/arrays.js';
 
 export interface DiffusionDpoOptions {
   /** β in the no-½ convention (METHOD.md: 2500 = the authors' 5000 with the ½) */
@@ -165,7 +166,7 @@ export async function rewardRankedPairs(
   if (prompts.length === 0) throw new Error(`${fn}: no prompts`);
   const k = o.k;
   const B = prompts.length;
-  const rows = prompts.flatMap((p) => new Array<string>(k).fill(p)); // rows b·k + i
+  const rows = repeatEach(prompts, k); // rows b·k + i
   const unet = generator.unet;
   const wasTraining = unet.training;
   unet.train(false);
@@ -185,18 +186,9 @@ export async function rewardRankedPairs(
         throw new Error(`${fn}: the reward is ${String(v)} for sample ${i % k} of prompt ${JSON.stringify(rows[i])}; a reward must be a finite number`);
       }
     });
-    const best: number[] = [];
-    const worst: number[] = [];
-    for (let b = 0; b < B; b++) {
-      let hi = 0;
-      let lo = 0;
-      for (let i = 1; i < k; i++) {
-        if (R[b * k + i]! > R[b * k + hi]!) hi = i;
-        if (R[b * k + i]! < R[b * k + lo]!) lo = i;
-      }
-      best.push(b * k + hi);
-      worst.push(b * k + lo);
-    }
+    const within = selectPerExample(R, B, k);
+    const best = within.best.map((i, b) => b * k + i); // rows b·k + i
+    const worst = within.worst.map((i, b) => b * k + i);
     const weights = best.map((w, b) => (R[w]! > R[worst[b]!]! ? 1 : 0));
     const { xw, xl } = torch.tidy(() => {
       const x = images.mul(2).sub(1); // [0, 1] → [−1, 1]

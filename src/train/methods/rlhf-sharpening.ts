@@ -11,6 +11,7 @@ import { generate } from '../../models/generate.js';
 import type { FinetuneMethod } from '../method.js';
 import { rlhfSharpeningLoss, SHARPENING_DEFAULTS } from './sharpening.js';
 import { lossOptions, sharpeningCoreShape, sharpeningDraws, sharpeningLogs, sharpeningRlhfShape } from './sharpening-options.js';
+import { repeatEach } from '../../util/arrays.js';
 
 export const rlhfSharpeningOptionsSchema = z.object({
   ...sharpeningCoreShape,
@@ -19,9 +20,6 @@ export const rlhfSharpeningOptionsSchema = z.object({
   n: z.number().int().min(2).default(SHARPENING_DEFAULTS.n),
 }).strict();
 export type RlhfSharpeningOptions = z.infer<typeof rlhfSharpeningOptionsSchema>;
-
-/** The n rows of each prompt, b·n + i. */
-const rowsOf = (prompts: string[], n: number) => prompts.flatMap((p) => new Array<string>(n).fill(p));
 
 interface Batch {
   /** the n rollouts of each prompt, [B·n, 3, H, W] in [−1, 1], rows b·n + i */
@@ -41,7 +39,7 @@ export const rlhfSharpening: FinetuneMethod<RlhfSharpeningOptions, Batch> = {
   async makeBatch(ctx) {
     const o = ctx.options;
     const prompts = ctx.prompts.promptsAt(ctx.position, ctx.batchSize);
-    const rows = rowsOf(prompts, o.n);
+    const rows = repeatEach(prompts, o.n); // b·n + i
     // step 1: n images per prompt from the current policy (generate() runs under noGrad)
     const unet = ctx.model.unet;
     const wasTraining = unet.training;
@@ -67,7 +65,7 @@ export const rlhfSharpening: FinetuneMethod<RlhfSharpeningOptions, Batch> = {
       // (the trajectories are then not scored at all)
       const images = torch.tidy(() => batch.x0.add(1).div(2).clamp(0, 1));
       try {
-        rankRewards = await ctx.reward!(images, rowsOf(batch.prompts, o.n));
+        rankRewards = await ctx.reward!(images, repeatEach(batch.prompts, o.n));
       } finally {
         images.dispose();
       }

@@ -347,8 +347,9 @@ async function scoreTrajectories(
   return sums.map((s, id) => s / plan.mPrime[Math.floor(id / plan.n)]!);
 }
 
-/** argmax/argmin of R within each example (ties: the lowest index). */
-function selectPerExample(R: number[], B: number, n: number): { best: number[]; worst: number[] } {
+/** argmax/argmin of R within each example of n consecutive rows (b·n + i; ties: the lowest index),
+ *  as indices i in [0, n). */
+export function selectPerExample(R: number[], B: number, n: number): { best: number[]; worst: number[] } {
   const best: number[] = [];
   const worst: number[] = [];
   for (let b = 0; b < B; b++) {
