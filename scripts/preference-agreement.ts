@@ -22,17 +22,23 @@ try {
   const keep = data.choices.map((_, k) => k).filter((k) => args.includes('--all') || data.heldOut[k]);
   if (keep.length === 0) throw new Error(`${labels}: no pairs selected`);
   const reward = await PreferenceReward.load({ ckpt });
-  const scoresOf = async (idx: Int32Array) => {
-    const images = torch.tidy(() => torch.stack(keep.map((k) => data.images.select(0, idx[k]!))));
-    try {
-      return (await reward.score(images, keep.map((k) => data.prompts[k]!))).scores;
-    } finally {
-      images.dispose();
-    }
-  };
-  const a = await scoresOf(data.a);
-  const b = await scoresOf(data.b);
-  const ag = pairAgreement(a, b, keep.map((k) => data.choices[k]!));
+  // each (image, prompt) scored once, though an image stands in several pairs
+  const jobs = new Map<string, { image: number; prompt: string }>();
+  const keyOf = (image: number, prompt: string) => `${image}\u0000${prompt}`;
+  for (const k of keep) {
+    for (const image of [data.a[k]!, data.b[k]!]) jobs.set(keyOf(image, data.prompts[k]!), { image, prompt: data.prompts[k]! });
+  }
+  const list = [...jobs.values()];
+  const images = torch.tidy(() => torch.stack(list.map((j) => data.images.select(0, j.image))));
+  let scores: number[];
+  try {
+    scores = (await reward.score(images, list.map((j) => j.prompt))).scores;
+  } finally {
+    images.dispose();
+  }
+  const scoreOf = new Map([...jobs.keys()].map((key, i) => [key, scores[i]!]));
+  const of = (idx: Int32Array) => keep.map((k) => scoreOf.get(keyOf(idx[k]!, data.prompts[k]!))!);
+  const ag = pairAgreement(of(data.a), of(data.b), keep.map((k) => data.choices[k]!));
   console.log(JSON.stringify({ ckpt, labels, heldOutOnly: !args.includes("--all"), ...ag }));
 } catch (e) {
   console.error(`preference-agreement: ${(e as Error).message}`);
