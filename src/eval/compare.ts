@@ -93,7 +93,7 @@ export function compareRows(dir: string, order: string[] = []): CompareRow[] {
     }
     let training: CompareRow['training'] = null;
     // the run's own summary, or its copy beside the eval files (as results/compare keeps them)
-    const summaryPath = [join(dir, name, 'summary.json'), join(dir, `summary-${name}.json`)].find((f) => existsSync(f)) ?? '';
+    const summaryPath = [join(dir, name, 'summary.json'), join(dir, `summary-${name}.json`)].find((f) => existsSync(f));
     if (summaryPath) {
       let s: { wallClockSec?: unknown; trainingNfe?: unknown };
       try {
