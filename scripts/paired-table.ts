@@ -4,11 +4,13 @@
 // (src/eval/stats.ts pairedDifference, as scripts/paired.ts and the comparison table).
 // Comma-separated files (the base or a row: e.g. one method's runs with several training seeds) are
 // pooled: each prompt's value is the mean over the files of its per-file mean.
-// The base may be labelled as the rows are (default label: base).
+// The base may be labelled as the rows are (default label: base). For the rows of several files a
+// second table gives each metric's difference per file and their mean with the 95% t interval over
+// the files (over training seeds, when the files are one method's seeds: METHOD.md "Measuring").
 //   node --import tsx scripts/paired-table.ts [LABEL=]BASE.jsonl[,…] LABEL=FILE.jsonl[,FILE.jsonl…] […]
 import { assertPaired, readSamples } from '../src/eval/compare.js';
 import { perPromptMeans } from '../src/eval/model-eval.js';
-import { pairedDifference } from '../src/eval/stats.js';
+import { meanInterval, pairedDifference } from '../src/eval/stats.js';
 
 const [baseFile, ...rows] = process.argv.slice(2);
 if (!baseFile || rows.length === 0 || rows.some((r) => !/^[^=]+=.+/.test(r))) {
@@ -48,6 +50,22 @@ try {
       return `${average(mine).toFixed(d)} | ${f(i.mean, d)} [${f(i.lo, d)}, ${f(i.hi, d)}]`;
     });
     console.log(`| ${label} | ${cells.join(' | ')} |`);
+  }
+  const pooledRows = others.filter((o) => o.runs.length > 1);
+  if (pooledRows.length > 0) {
+    console.log(`\nover the files of a row (each file's Δ, then their mean [95% t interval over files])\n`);
+    console.log(`| run | ${metrics.map((k) => `Δ ${k} per file | mean [95%]`).join(' | ')} |`);
+    console.log(`|---|${metrics.map(() => '---|---|').join('')}`);
+    for (const { label, runs } of pooledRows) {
+      const cells = metrics.map((k) => {
+        const baseMean = average(pooled(baseRuns, k));
+        const deltas = runs.map((r) => average(pooled([r], k)) - baseMean);
+        const i = meanInterval(deltas);
+        const d = digits(k);
+        return `${deltas.map((v) => f(v, d)).join(', ')} | ${f(i.mean, d)} [${f(i.lo, d)}, ${f(i.hi, d)}]`;
+      });
+      console.log(`| ${label} | ${cells.join(' | ')} |`);
+    }
   }
 } catch (e) {
   console.error(`paired-table: ${(e as Error).message}`);
