@@ -387,13 +387,21 @@ async function rolloutAndChoose(
   fn: string, model: TextToImageModel, scheduler: Scheduler, plan: Plan, prompts: string[], reward: RewardFn,
   o: SharpeningOptions, chosenIds: (R: number[]) => number[],
   use: (graph: StepRecord[], graphIds: number[], at: (ids: number[]) => number[], R: number[]) => Tensor,
-  /** rewards that rank the trajectories instead of their own (rows b·n + i); the trajectories are then not scored */
+  /** rewards that rank the trajectories instead of their own (rows b·n + i); the trajectories are then
+   *  not scored, and with 'recompute' only the chosen ones are unrolled */
   given?: number[],
 ): Promise<{ loss: Tensor; R: number[] }> {
   const all = Array.from({ length: plan.B * plan.n }, (_, j) => j);
   let rollout: StepRecord[] | null = null;
   let graph: StepRecord[] | null = null;
   try {
+    if (given && o.gradPath === 'recompute') {
+      // the ranking is given, so the unchosen trajectories are never looked at: unroll only the
+      // chosen ones, with a graph (with η > 0 they draw their own DDIM noise; there is no rollout to replay)
+      const ids = chosenIds(given);
+      graph = torch.enableGrad(() => torch.tidy(() => unroll(model, scheduler, model.encode(prompts), plan, ids, o)));
+      return { loss: use(graph, ids, (want) => want.map((id) => ids.indexOf(id)), given), R: given };
+    }
     if (o.gradPath === 'full') {
       // the authors' way: the graph of all n trajectories (and every unrolled step)
       rollout = torch.tidy(() => unroll(model, scheduler, model.encode(prompts), plan, all, o));

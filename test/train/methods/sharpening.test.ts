@@ -128,7 +128,7 @@ test('SFT with m = 1: the loss is ‖ε_θ(x_t^{i*}, t, c) − ε_{i*}‖² of t
 
 async function gradOf(
   kind: 'sft' | 'rlhf', seed: number, o: Partial<SharpeningOptions>, reward: RewardFn,
-  mutate?: (noise: Tensor) => Tensor,
+  mutate?: (noise: Tensor) => Tensor, rankRewards?: number[],
 ): Promise<{ g: Float32Array[]; loss: number; chosen: number[]; rejected?: number[] }> {
   const { model, schedule, scheduler } = setup(seed); // same seed → same weights, images, draws
   const reference = new TextToImageModel(tinyConfig());
@@ -142,7 +142,7 @@ async function gradOf(
   const draws = { t: [999, 60], noise };
   const r = kind === 'sft'
     ? await sftSharpeningLoss(model, schedule, scheduler, { x0, prompts }, reward, o, draws)
-    : await rlhfSharpeningLoss(model, reference, schedule, scheduler, { x0, prompts }, reward, { beta: 50, ...o }, draws);
+    : await rlhfSharpeningLoss(model, reference, schedule, scheduler, { x0, prompts }, reward, { beta: 50, ...o }, draws, rankRewards);
   zeroGrads(model);
   r.loss.backward();
   const g = grads(model);
@@ -169,6 +169,22 @@ test("gradPath 'recompute' gives the gradient of 'full' (SFT and RLHF; η = 0 an
     const { rel, scale } = relDiff(rec.g, full.g);
     assert.ok(scale > 0, 'the gradient is not zero');
     assert.ok(rel < 1e-5, `${kind} ${JSON.stringify(o)}: relative gradient difference ${rel}`);
+  }
+});
+
+test("RLHF with given ranking rewards: 'recompute' unrolls only the pair, with the gradient of 'full'; the reward is not called", async () => {
+  const rankRewards = [0.2, 0.9, 0.5, 0.7, 0.1, 0.3]; // winners 1, 0; losers 0, 1
+  const never: RewardFn = async () => { throw new Error('the reward was called'); };
+  for (const referenceOver of ['all', 'first'] as const) {
+    const o = { n: 3, m: 3, eta: 0, referenceOver };
+    const full = await gradOf('rlhf', 5, { ...o, gradPath: 'full' }, never, undefined, rankRewards);
+    const rec = await gradOf('rlhf', 5, { ...o, gradPath: 'recompute' }, never, undefined, rankRewards);
+    assert.deepEqual([full.chosen, full.rejected], [[1, 0], [0, 1]]);
+    assert.deepEqual([rec.chosen, rec.rejected], [full.chosen, full.rejected]);
+    assert.ok(Math.abs(rec.loss - full.loss) <= 1e-5 * Math.max(1, Math.abs(full.loss)), `${referenceOver}: loss ${rec.loss} vs ${full.loss}`);
+    const { rel, scale } = relDiff(rec.g, full.g);
+    assert.ok(scale > 0, 'the gradient is not zero');
+    assert.ok(rel < 1e-5, `${referenceOver}: relative gradient difference ${rel}`);
   }
 });
 
