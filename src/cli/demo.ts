@@ -1,5 +1,6 @@
 // `sharpen demo`: the main job (eval/demo.ts). Prints the metrics table, the report's path and,
-// last, one JSON line {"base": {...}, "finetuned": {...}, "report": "..."}.
+// last, one JSON line {"base": {...}, "finetuned": {...}, "report": "..."} (with --set seeds=…, also
+// "seeds": [{"seed": …, "finetuned": {...}}, …], and "finetuned" is their mean).
 import type { Command } from 'commander';
 import { collect } from './args.js';
 
@@ -10,7 +11,7 @@ export function registerDemoCommand(program: Command): void {
     .description('RLHF-Diffusion-Sharpening of the base checkpoint with the compositional reward, base vs fine-tuned on held-out prompts, report at runs/demo/report.html')
     .option('--out <dir>', 'run folder', 'runs/demo')
     .option('--fresh', 'move an existing run in --out aside (runs/demo.<time>) and start clean; without it an existing run is resumed')
-    .option('--set <key=value>', 'override a demo setting (steps, batch, lr, n, m, S, beta, seed, reward, evalPerCategory, …); repeatable', collect, [])
+    .option('--set <key=value>', 'override a demo setting (steps, batch, lr, n, m, S, beta, seed, seeds=0,1,2 for several training seeds, reward, evalPerCategory, …); repeatable', collect, [])
     .action(async (opts: { out: string; fresh?: boolean; set: string[] }) => {
       const { runDemo, formatDemoTable } = await import('../eval/demo.js');
       const input: Record<string, unknown> = { out: opts.out };
@@ -25,6 +26,7 @@ export function registerDemoCommand(program: Command): void {
       const r = await runDemo(input, { fresh: opts.fresh, command: ['npx', 'sharpen', ...process.argv.slice(2)] });
       console.log(formatDemoTable(r.rows, { base: Number(r.base.nfe_per_image), finetuned: Number(r.finetuned.nfe_per_image) }));
       console.log(`report: ${r.report}`);
-      console.log(JSON.stringify({ base: r.base, finetuned: r.finetuned, report: r.report }));
+      const seeds = r.seeds ? { seeds: r.seeds.map((x) => ({ seed: x.seed, finetuned: x.finetuned })) } : {};
+      console.log(JSON.stringify({ base: r.base, finetuned: r.finetuned, ...seeds, report: r.report }));
     });
 }

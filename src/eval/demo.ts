@@ -4,10 +4,14 @@
 // noises with every metric available, and a report: before/after grids, the metrics table with
 // paired 95% intervals and the NFE per image, the reward curve of training.
 //
-// Run folder (default runs/demo): finetune/ (the run: checkpoints, metrics.jsonl, the model),
-// grid-base.png, grid-finetuned.png, report.html, result.json. Re-running resumes the run that is
-// there (same settings; a finished run is only re-evaluated); `fresh` moves it aside first
-// (runs/demo.<time>), so no run is ever overwritten.
+// With `seeds` (several training seeds) it trains one run per seed, evaluates each on the same
+// prompts and noises, pools them in the table and adds each metric's difference per seed with its
+// t interval over seeds (METHOD.md "Measuring": several seeds, mean and 95% interval).
+//
+// Run folder (default runs/demo): finetune/ (the run: checkpoints, metrics.jsonl, the model; with
+// `seeds`, finetune-s<seed>/ per seed), grid-base.png, grid-finetuned.png, report.html, result.json.
+// Re-running resumes the runs that are there (same settings; a finished run is only re-evaluated);
+// `fresh` moves the folder aside first (runs/demo.<time>), so no run is ever overwritten.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -20,7 +24,7 @@ import { availableMetricRewards, DEFAULT_METRICS, metricColumns } from './metric
 import { CATEGORIES } from '../world/vocab.js';
 import { evaluateModel, perPromptMeans, selectPrompts, type EvalResult } from './model-eval.js';
 import { writeGrid } from './grid.js';
-import { pairedDifference, type Interval } from './stats.js';
+import { meanInterval, pairedDifference, type Interval } from './stats.js';
 import { renderReport, type ReportBlock } from './report.js';
 import { readJsonl } from '../util/jsonl.js';
 import { repeatEach } from '../util/arrays.js';
@@ -67,6 +71,14 @@ export const DemoConfigSchema = z.object({
    *  the ranking away from large t (see rankBy) */
   tMax: z.number().int().positive().nullable().default(null),
   seed: z.number().int().min(0).default(0),
+  /** several training seeds instead of `seed` (a list, or "0,1,2" from the command line): one run per
+   *  seed, the table pooled over them, each metric's difference per seed and its t interval over
+   *  seeds; null: the one run of `seed` */
+  seeds: z.preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').map((x) => (x.trim() === '' ? NaN : Number(x))) : v),
+    z.array(z.number().int().min(0)).min(2, 'at least two seeds (one run: use seed)')
+      .refine((a) => new Set(a).size === a.length, 'the seeds must differ').nullable(),
+  ).default(null),
   /** held-out prompts per category for the evaluation (the test split) */
   evalPerCategory: z.number().int().positive().default(25),
   evalImagesPerPrompt: z.number().int().positive().default(2),
@@ -81,15 +93,31 @@ export interface MetricRow {
   metric: string;
   base: number | null;
   finetuned: number | null;
-  /** paired difference finetuned − base over the prompts, with its 95% interval */
+  /** paired difference finetuned − base over the prompts, with its 95% interval (with several
+   *  seeds: finetuned is each prompt's mean over the seeds) */
   diff: Interval | null;
+  /** with several seeds: each seed's difference of means to the base, and their mean with the 95% t
+   *  interval over seeds */
+  perSeed?: number[];
+  overSeeds?: Interval | null;
+}
+
+/** One training seed's run: its fine-tuning summary and its metrics. */
+export interface DemoSeedRun {
+  seed: number;
+  summary: FinetuneSummary;
+  finetuned: Record<string, number | string | null>;
 }
 
 export interface DemoResult {
   base: Record<string, number | string | null>;
+  /** with several seeds: the mean over the seeds of their metrics */
   finetuned: Record<string, number | string | null>;
   rows: MetricRow[];
+  /** the (first) run's fine-tuning summary */
   summary: FinetuneSummary;
+  /** with several seeds: every run */
+  seeds?: DemoSeedRun[];
   report: string;
 }
 
@@ -103,6 +131,24 @@ function metricLine(r: EvalResult, missing: Record<string, string>): Record<stri
 function round(v: number | null): number | null {
   return v === null ? null : Number(v.toFixed(4));
 }
+
+/** The mean of several metric lines, field by field (a field that is not a number in all: the first's). */
+function meanLine(lines: Record<string, number | string | null>[]): Record<string, number | string | null> {
+  const out: Record<string, number | string | null> = {};
+  for (const k of Object.keys(lines[0]!)) {
+    const vs = lines.map((l) => l[k]);
+    out[k] = vs.every((v): v is number => typeof v === 'number') ? round(vs.reduce((a, c) => a + c, 0) / vs.length) : lines[0]![k]!;
+  }
+  return out;
+}
+
+/** Each prompt's mean over the runs of its per-run mean. */
+function pooledPerPrompt(runs: EvalResult[], metric: string): Map<string, number> {
+  const maps = runs.map((r) => perPromptMeans(r.samples, metric));
+  return new Map([...maps[0]!.keys()].map((p) => [p, maps.reduce((a, m) => a + m.get(p)!, 0) / maps.length]));
+}
+
+const averageOf = (m: Map<string, number>) => (m.size ? [...m.values()].reduce((a, c) => a + c, 0) / m.size : null);
 
 
 async function moveAside(dir: string, log: (m: string) => void): Promise<void> {
@@ -130,39 +176,59 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
   if (!existsSync(join(cfg.base, 'model.safetensors'))) throw new Error(`demo: no base checkpoint at ${cfg.base} (model.safetensors missing)`);
   if (opts.fresh && existsSync(out)) await moveAside(out, log);
   await mkdir(out, { recursive: true });
-  const runDir = join(out, 'finetune');
-  const resume = existsSync(join(runDir, 'finetune-config.json'));
-  if (resume) log(`demo: resuming the run in ${runDir} (pass --fresh to start clean; the old run is kept aside)`);
+  const seeds = cfg.seeds ?? [cfg.seed];
+  const multi = cfg.seeds !== null;
   log(`demo: config ${JSON.stringify(cfg)}`);
 
-  // ---- 1. RLHF-Diffusion-Sharpening from the base checkpoint
-  const { summary } = await finetune({
-    method: 'rlhf-sharpening', reward: cfg.reward, base: cfg.base, out: runDir, steps: cfg.steps, batch: cfg.batch, lr: cfg.lr,
-    seed: cfg.seed, n: cfg.n, m: cfg.m, S: cfg.S, beta: cfg.beta, tMax: cfg.tMax, rankBy: cfg.rankBy, referenceOver: cfg.referenceOver,
-    target: cfg.target, detachBetweenSteps: cfg.detachBetweenSteps, loraRank: cfg.loraRank, checkpointEvery: 20, store: cfg.store,
-  }, { resume, log, ...(opts.command ? { command: opts.command } : {}) });
+  // ---- 1. RLHF-Diffusion-Sharpening from the base checkpoint, once per training seed
+  const runs: { seed: number; dir: string; summary: FinetuneSummary }[] = [];
+  for (const [i, seed] of seeds.entries()) {
+    const dir = multi ? join(out, `finetune-s${seed}`) : join(out, 'finetune');
+    const resume = existsSync(join(dir, 'finetune-config.json'));
+    if (multi) log(`demo: training seed ${seed} (${i + 1} of ${seeds.length})`);
+    if (resume) log(`demo: resuming the run in ${dir} (pass --fresh to start clean; the old run is kept aside)`);
+    const { summary } = await finetune({
+      method: 'rlhf-sharpening', reward: cfg.reward, base: cfg.base, out: dir, steps: cfg.steps, batch: cfg.batch, lr: cfg.lr,
+      seed, n: cfg.n, m: cfg.m, S: cfg.S, beta: cfg.beta, tMax: cfg.tMax, rankBy: cfg.rankBy, referenceOver: cfg.referenceOver,
+      target: cfg.target, detachBetweenSteps: cfg.detachBetweenSteps, loraRank: cfg.loraRank, checkpointEvery: 20, store: cfg.store,
+    }, { resume, log, ...(opts.command ? { command: opts.command } : {}) });
+    runs.push({ seed, dir, summary });
+  }
 
-  // ---- 2. both models on the same prompts and initial noises, every metric available
+  // ---- 2. the base and every fine-tuned model on the same prompts and initial noises, every metric available
   const { rewards, missing } = await availableMetricRewards(DEFAULT_METRICS, (m) => log(`demo: ${m}`));
   const base = await TextToImageModel.load(cfg.base);
-  const tuned = await TextToImageModel.load(runDir);
+  let tuned: TextToImageModel | null = null; // the first run's model, for the grids
   try {
     const evalOpts = {
       split: 'test', perCategory: cfg.evalPerCategory, imagesPerPrompt: cfg.evalImagesPerPrompt, seed: cfg.evalSeed, metrics: rewards, progress: true,
     };
     log('demo: evaluating the base model');
     const rBase = await evaluateModel(base, evalOpts);
-    log('demo: evaluating the fine-tuned model');
-    const rTuned = await evaluateModel(tuned, evalOpts);
+    const rTuned: EvalResult[] = [];
+    for (const run of runs) {
+      log(`demo: evaluating the fine-tuned model${multi ? ` of seed ${run.seed}` : ''}`);
+      const model = await TextToImageModel.load(run.dir);
+      if (tuned === null) tuned = model;
+      try {
+        rTuned.push(await evaluateModel(model, evalOpts));
+      } finally {
+        if (model !== tuned) model.dispose();
+      }
+    }
 
     const metricNames = ['compositional', ...CATEGORIES, ...rewards.map((r) => r.name)];
     const rows: MetricRow[] = metricNames.map((metric) => {
       const b = perPromptMeans(rBase.samples, metric);
-      const f = perPromptMeans(rTuned.samples, metric);
-      const avg = (m: Map<string, number>) => (m.size ? [...m.values()].reduce((a, c) => a + c, 0) / m.size : null);
+      const f = pooledPerPrompt(rTuned, metric);
       let diff: Interval | null = null;
       if (b.size >= 2 && b.size === f.size) diff = pairedDifference(b, f);
-      return { metric, base: avg(b), finetuned: avg(f), diff };
+      const row: MetricRow = { metric, base: averageOf(b), finetuned: averageOf(f), diff };
+      if (multi && row.base !== null) {
+        row.perSeed = rTuned.map((r) => averageOf(perPromptMeans(r.samples, metric))! - row.base!);
+        row.overSeeds = meanInterval(row.perSeed);
+      }
+      return row;
     });
     for (const name of Object.keys(missing)) rows.push({ metric: name, base: null, finetuned: null, diff: null });
 
@@ -171,7 +237,7 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
     const seedsPerPrompt = 4;
     const prompts = repeatEach(gridPrompts, seedsPerPrompt);
     const labels = prompts.map((p, i) => (i % seedsPerPrompt === 0 ? p : ''));
-    for (const [name, model] of [['base', base], ['finetuned', tuned]] as const) {
+    for (const [name, model] of [['base', base], ['finetuned', tuned!]] as const) {
       torch.manualSeed(cfg.evalSeed);
       const g = generate(model, prompts);
       try {
@@ -182,16 +248,36 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
     }
 
     // ---- 4. the report
-    const curve = readJsonl(join(runDir, 'metrics.jsonl')) as Record<string, number>[];
-    const series = (key: string) => curve.filter((r) => Number.isFinite(r[key])).map((r) => [r.step!, r[key]!] as [number, number]);
+    const curves = runs.map((r) => readJsonl(join(r.dir, 'metrics.jsonl')) as Record<string, number>[]);
+    const series = (key: string, curve = curves[0]!) => curve.filter((r) => Number.isFinite(r[key])).map((r) => [r.step!, r[key]!] as [number, number]);
     const smooth = (pts: [number, number][], k = 10) =>
       pts.map(([x], i) => {
         const w = pts.slice(Math.max(0, i - k + 1), i + 1);
         return [x, w.reduce((a, c) => a + c[1], 0) / w.length] as [number, number];
       });
     const fmt = (v: number | null) => (v === null ? null : Number(v.toFixed(4)));
+    const summary = runs[0]!.summary;
+    const cost = multi
+      ? `training seeds ${seeds.join(', ')}; ${runs.map((r) => r.summary.wallClockSec.toFixed(0)).join(' + ')} s of training, ${runs.map((r) => r.summary.trainingNfe).join(' + ')} training NFE.`
+      : `seed ${cfg.seed}; ${summary.wallClockSec.toFixed(0)} s of training, ${summary.trainingNfe} training NFE.`;
+    const seedBlocks: ReportBlock[] = multi ? [
+      { kind: 'heading', text: 'Over training seeds' },
+      {
+        kind: 'table',
+        columns: ['metric', ...seeds.map((s) => `difference, seed ${s}`), 'mean', '95% interval over seeds'],
+        rows: rows.filter((r) => r.perSeed).map((r) => [r.metric, ...r.perSeed!.map(fmt), fmt(r.overSeeds!.mean), `[${r.overSeeds!.lo.toFixed(4)}, ${r.overSeeds!.hi.toFixed(4)}]`]),
+        caption: `each seed's fine-tuned model minus the base on the same prompts and noises; the interval: t over the ${seeds.length} seeds (it holds the training's variation, not the prompts')`,
+      },
+    ] : [];
+    const rewardSeries = multi
+      ? curves.map((c, i) => ({ name: `mean, seed ${seeds[i]}`, points: smooth(series('rewardMean', c)) }))
+      : [
+        { name: 'mean', points: smooth(series('rewardMean')) },
+        { name: 'best of n', points: smooth(series('rewardBest')) },
+        { name: 'worst of n', points: smooth(series('rewardWorst')) },
+      ];
     const blocks: ReportBlock[] = [
-      { kind: 'paragraph', text: `RLHF-Diffusion-Sharpening of ${cfg.base} with the '${cfg.reward}' reward: ${summary.steps} steps of ${cfg.batch} prompts, n = ${cfg.n}, m = ${cfg.m}, S = ${cfg.S}, β = ${cfg.beta}, ${cfg.tMax === null ? 't over [0, T)' : `t < ${cfg.tMax}`}, trajectories ranked by ${cfg.rankBy === 'image' ? 'the reward of the generated images' : 'the reward of their x̂0'}, reference over ${cfg.referenceOver === 'all' ? "the same m' steps" : 'the first step'}, ${cfg.loraRank ? `LoRA rank ${cfg.loraRank}` : 'full fine-tuning'}, lr ${cfg.lr}, seed ${cfg.seed}; ${summary.wallClockSec.toFixed(0)} s of training, ${summary.trainingNfe} training NFE.` },
+      { kind: 'paragraph', text: `RLHF-Diffusion-Sharpening of ${cfg.base} with the '${cfg.reward}' reward: ${summary.steps} steps of ${cfg.batch} prompts, n = ${cfg.n}, m = ${cfg.m}, S = ${cfg.S}, β = ${cfg.beta}, ${cfg.tMax === null ? 't over [0, T)' : `t < ${cfg.tMax}`}, trajectories ranked by ${cfg.rankBy === 'image' ? 'the reward of the generated images' : 'the reward of their x̂0'}, reference over ${cfg.referenceOver === 'all' ? "the same m' steps" : 'the first step'}, ${cfg.loraRank ? `LoRA rank ${cfg.loraRank}` : 'full fine-tuning'}, lr ${cfg.lr}, ${cost}` },
       { kind: 'heading', text: 'Held-out metrics (test split, same prompts and initial noises)' },
       {
         kind: 'table',
@@ -199,34 +285,36 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
         rows: [
           ...rows.map((r) => [r.metric, r.base === null ? 'n/a' : fmt(r.base), r.finetuned === null ? 'n/a' : fmt(r.finetuned),
             r.diff ? fmt(r.diff.mean) : null, r.diff ? `[${r.diff.lo.toFixed(4)}, ${r.diff.hi.toFixed(4)}]` : null]),
-          ['NFE per image', rBase.nfePerImage, rTuned.nfePerImage, null, null],
+          ['NFE per image', rBase.nfePerImage, rTuned[0]!.nfePerImage, null, null],
         ],
         caption: `${cfg.evalPerCategory} test prompts per category × ${cfg.evalImagesPerPrompt} images, seed ${cfg.evalSeed}; intervals: paired t over prompts. ` +
+          (multi ? `Fine-tuned: each prompt's mean over the ${seeds.length} training seeds. ` : '') +
           (Object.keys(missing).length ? `n/a: ${Object.entries(missing).map(([k, v]) => `${k} (${v})`).join('; ')}` : ''),
       },
+      ...seedBlocks,
       { kind: 'heading', text: 'Reward during training' },
       {
         kind: 'chart',
-        series: [
-          { name: 'mean', points: smooth(series('rewardMean')) },
-          { name: 'best of n', points: smooth(series('rewardBest')) },
-          { name: 'worst of n', points: smooth(series('rewardWorst')) },
-        ],
+        series: rewardSeries,
         options: { title: `${cfg.reward} reward of the rollouts (moving average of 10 steps)`, xLabel: 'step', yLabel: 'reward' },
       },
       { kind: 'chart', series: [{ name: 'loss', points: smooth(series('loss')) }], options: { title: 'training loss (moving average of 10 steps)', xLabel: 'step', yLabel: 'loss' } },
       { kind: 'heading', text: 'Samples: the same prompts and initial noises, before and after' },
-      { kind: 'images', items: [{ src: 'grid-base.png', caption: 'base' }, { src: 'grid-finetuned.png', caption: 'fine-tuned' }] },
+      { kind: 'images', items: [{ src: 'grid-base.png', caption: 'base' }, { src: 'grid-finetuned.png', caption: multi ? `fine-tuned (seed ${seeds[0]})` : 'fine-tuned' }] },
       { kind: 'code', text: `${(opts.command ?? ['npx', 'sharpen', 'demo']).join(' ')}\n${JSON.stringify(cfg, null, 2)}` },
     ];
     const report = join(out, 'report.html');
     await writeFile(report, renderReport('Diffusion-Sharpening demo', blocks));
-    const result: DemoResult = { base: metricLine(rBase, missing), finetuned: metricLine(rTuned, missing), rows, summary, report };
+    const lines = rTuned.map((r) => metricLine(r, missing));
+    const result: DemoResult = {
+      base: metricLine(rBase, missing), finetuned: multi ? meanLine(lines) : lines[0]!, rows, summary,
+      ...(multi ? { seeds: runs.map((r, i) => ({ seed: r.seed, summary: r.summary, finetuned: lines[i]! })) } : {}), report,
+    };
     await writeFile(join(out, 'result.json'), JSON.stringify(result, null, 2) + '\n');
     return result;
   } finally {
     base.dispose();
-    tuned.dispose();
+    tuned?.dispose();
     for (const r of rewards) r.dispose?.();
   }
 }
@@ -239,6 +327,12 @@ export function formatDemoTable(rows: MetricRow[], nfe: { base: number; finetune
     lines.push(`| ${r.metric} | ${f(r.base)} | ${f(r.finetuned)} | ${r.diff ? `${r.diff.mean >= 0 ? '+' : ''}${r.diff.mean.toFixed(4)} [${r.diff.lo.toFixed(4)}, ${r.diff.hi.toFixed(4)}]` : '–'} |`);
   }
   lines.push(`| NFE per image | ${nfe.base} | ${nfe.finetuned} | |`);
+  const bySeed = rows.filter((r) => r.perSeed && r.overSeeds);
+  if (bySeed.length > 0) {
+    const s = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(4)}`;
+    lines.push('', 'over training seeds (fine-tuned above: the mean over the seeds)', '', '| metric | difference per seed | mean [95% t interval over seeds] |', '|---|---|---|');
+    for (const r of bySeed) lines.push(`| ${r.metric} | ${r.perSeed!.map(s).join(', ')} | ${s(r.overSeeds!.mean)} [${r.overSeeds!.lo.toFixed(4)}, ${r.overSeeds!.hi.toFixed(4)}] |`);
+  }
   return lines.join('\n');
 }
 

@@ -56,6 +56,42 @@ test('demo: fine-tunes, evaluates both models alike, reports; re-running resumes
   assert.equal(readJsonl(join(out, 'finetune', 'metrics.jsonl')).length, 1);
 });
 
+test('demo with several training seeds: one run each, the table pooled over them, the differences per seed with their interval', async () => {
+  for (const k of Object.values(ENV)) delete process.env[k];
+  const base = await saveTinyBase(0, { size: 16 });
+  const root = tempDir('demo-seeds');
+  const out = join(root, 'demo');
+  const cfg = {
+    out, base, store: join(root, 'store.sqlite'), steps: 2, batch: 1, n: 2, m: 1, S: 2, tMax: 1000, loraRank: 0, lr: 1e-3,
+    evalPerCategory: 1, evalImagesPerPrompt: 1, gridPerCategory: 1, seeds: '3,5',
+    reward: 'aesthetic', // continuous on the tiny model's images, so winner and loser differ (compositional ties at 0)
+  };
+  const r = await runDemo(cfg as never, { log: () => {} });
+  for (const f of ['finetune-s3/model.safetensors', 'finetune-s5/model.safetensors', 'grid-finetuned.png', 'report.html']) {
+    assert.ok(existsSync(join(out, f)), `${f} written`);
+  }
+  assert.ok(!existsSync(join(out, 'finetune')), 'no single-seed run folder');
+  assert.deepEqual(r.seeds!.map((s) => s.seed), [3, 5]);
+  assert.deepEqual(r.seeds!.map((s) => JSON.parse(readFileSync(join(out, `finetune-s${s.seed}`, 'finetune-config.json'), 'utf8')).config.seed), [3, 5]);
+  // the checks on a metric that is continuous on the tiny model's images (compositional is 0 throughout)
+  const key = 'aesthetic';
+  const row = r.rows.find((x) => x.metric === key)!;
+  const perSeed = r.seeds!.map((s) => (s.finetuned[key] as number) - (r.base[key] as number));
+  assert.ok(!readFileSync(join(out, 'finetune-s3/model.safetensors')).equals(readFileSync(join(out, 'finetune-s5/model.safetensors'))), 'the two seeds trained different models');
+  assert.ok(Math.abs(perSeed[0]! - perSeed[1]!) > 1e-4, 'and different metrics');
+  // the per-seed differences are the seeds' own metrics minus the base's (result.json rounds to 4 digits)
+  row.perSeed!.forEach((d, i) => assert.ok(Math.abs(d - perSeed[i]!) < 2e-4, `seed ${i}: ${d} vs ${perSeed[i]}`));
+  const mean = (row.perSeed![0]! + row.perSeed![1]!) / 2;
+  assert.ok(Math.abs(row.overSeeds!.mean - mean) < 1e-12 && row.overSeeds!.lo < mean && mean < row.overSeeds!.hi);
+  assert.ok(Math.abs(row.finetuned! - row.base! - mean) < 1e-9, 'the pooled row is the mean over the seeds');
+  assert.ok(Math.abs((r.finetuned[key] as number) - (perSeed[0]! + perSeed[1]!) / 2 - (r.base[key] as number)) < 2e-4);
+  assert.match(readFileSync(r.report, 'utf8'), /Over training seeds/);
+  assert.match(formatDemoTable(r.rows, { base: 4, finetuned: 4 }), /over training seeds/);
+  await assert.rejects(runDemo({ ...cfg, seeds: '3' } as never), /demo config: seeds/);
+  await assert.rejects(runDemo({ ...cfg, seeds: '3,3' } as never), /demo config: seeds: the seeds must differ/);
+  await assert.rejects(runDemo({ ...cfg, seeds: '3,x' } as never), /demo config: seeds/);
+});
+
 test('demo: a bad config value is refused with its field', async () => {
   await assert.rejects(runDemo({ steps: 0 }), /demo config: steps/);
   await assert.rejects(runDemo({ base: join(tempDir('nobase'), 'none') }), /no base checkpoint/);
