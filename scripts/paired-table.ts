@@ -9,7 +9,7 @@
 // the files (over training seeds, when the files are one method's seeds: METHOD.md "Measuring").
 //   node --import tsx scripts/paired-table.ts [LABEL=]BASE.jsonl[,…] LABEL=FILE.jsonl[,FILE.jsonl…] […]
 import { assertPaired, readSamples } from '../src/eval/compare.js';
-import { perPromptMeans } from '../src/eval/model-eval.js';
+import { pooledPerPromptMeans } from '../src/eval/model-eval.js';
 import { meanInterval, pairedDifference } from '../src/eval/stats.js';
 
 const [baseFile, ...rows] = process.argv.slice(2);
@@ -31,10 +31,7 @@ try {
     assertPaired(base, samples, baseRuns[0]!.file, file);
   }
   /** each prompt's mean over the runs of its per-run mean */
-  const pooled = (runs: { samples: typeof base }[], k: string) => {
-    const maps = runs.map((r) => perPromptMeans(r.samples, k));
-    return new Map([...maps[0]!.keys()].map((p) => [p, maps.reduce((a, m) => a + m.get(p)!, 0) / maps.length]));
-  };
+  const pooled = (runs: { samples: typeof base }[], k: string) => pooledPerPromptMeans(runs.map((r) => r.samples), k);
   const metrics = ['compositional', ...new Set(base.flatMap((s) => Object.keys(s.metrics)))];
   const f = (v: number, d: number) => (v >= 0 ? '+' : '−') + Math.abs(v).toFixed(d);
   const digits = (k: string) => (k === 'clip' ? 2 : k === 'compositional' ? 4 : 3);

@@ -22,7 +22,7 @@ import { generate } from '../models/generate.js';
 import { finetune, type FinetuneSummary } from '../train/loop.js';
 import { availableMetricRewards, DEFAULT_METRICS, metricColumns } from './metrics.js';
 import { CATEGORIES } from '../world/vocab.js';
-import { evaluateModel, perPromptMeans, selectPrompts, type EvalResult } from './model-eval.js';
+import { evaluateModel, perPromptMeans, pooledPerPromptMeans, selectPrompts, type EvalResult } from './model-eval.js';
 import { writeGrid } from './grid.js';
 import { meanInterval, pairedDifference, type Interval } from './stats.js';
 import { renderReport, type ReportBlock } from './report.js';
@@ -144,12 +144,6 @@ function meanLine(lines: Record<string, number | string | null>[]): Record<strin
   return out;
 }
 
-/** Each prompt's mean over the runs of its per-run mean. */
-function pooledPerPrompt(runs: EvalResult[], metric: string): Map<string, number> {
-  const maps = runs.map((r) => perPromptMeans(r.samples, metric));
-  return new Map([...maps[0]!.keys()].map((p) => [p, maps.reduce((a, m) => a + m.get(p)!, 0) / maps.length]));
-}
-
 const averageOf = (m: Map<string, number>) => (m.size ? [...m.values()].reduce((a, c) => a + c, 0) / m.size : null);
 
 
@@ -222,7 +216,7 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
     const metricNames = ['compositional', ...CATEGORIES, ...rewards.map((r) => r.name)];
     const rows: MetricRow[] = metricNames.map((metric) => {
       const b = perPromptMeans(rBase.samples, metric);
-      const f = pooledPerPrompt(rTuned, metric);
+      const f = pooledPerPromptMeans(rTuned.map((r) => r.samples), metric);
       let diff: Interval | null = null;
       if (b.size >= 2 && b.size === f.size) diff = pairedDifference(b, f);
       const row: MetricRow = { metric, base: averageOf(b), finetuned: averageOf(f), diff };

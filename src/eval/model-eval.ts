@@ -73,6 +73,13 @@ export function perPromptMeans(samples: readonly EvalSample[], metric: string): 
   return meanByKey(rows.filter((s) => Number.isFinite(value(s))), (s) => s.prompt, value);
 }
 
+/** Several runs on the same prompts (e.g. training seeds): each prompt's mean over the runs of its
+ *  per-run mean (perPromptMeans); the prompts are the first run's. */
+export function pooledPerPromptMeans(runs: readonly (readonly EvalSample[])[], metric: string): Map<string, number> {
+  const maps = runs.map((r) => perPromptMeans(r, metric));
+  return new Map([...maps[0]!.keys()].map((p) => [p, maps.reduce((a, m) => a + m.get(p)!, 0) / maps.length]));
+}
+
 /** One image of a [B, 3, H, W] tensor in [0, 1] as the world's CHW image. */
 export function tensorToRgbImages(images: Tensor): RgbImage[] {
   const [b, , h, w] = images.shape as [number, number, number, number];
