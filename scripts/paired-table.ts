@@ -10,7 +10,7 @@
 //   node --import tsx scripts/paired-table.ts [LABEL=]BASE.jsonl[,…] LABEL=FILE.jsonl[,FILE.jsonl…] […]
 import { assertPaired, readSamples } from '../src/eval/compare.js';
 import { pooledPerPromptMeans } from '../src/eval/model-eval.js';
-import { meanInterval, pairedDifference } from '../src/eval/stats.js';
+import { meanInterval, meanOfValues, pairedDifference } from '../src/eval/stats.js';
 
 const [baseFile, ...rows] = process.argv.slice(2);
 if (!baseFile || rows.length === 0 || rows.some((r) => !/^[^=]+=.+/.test(r))) {
@@ -35,7 +35,7 @@ try {
   const metrics = ['compositional', ...new Set(base.flatMap((s) => Object.keys(s.metrics)))];
   const f = (v: number, d: number) => (v >= 0 ? '+' : '−') + Math.abs(v).toFixed(d);
   const digits = (k: string) => (k === 'clip' ? 2 : k === 'compositional' ? 4 : 3);
-  const average = (m: Map<string, number>) => [...m.values()].reduce((a, c) => a + c, 0) / m.size;
+  const average = (m: Map<string, number>) => meanOfValues(m) ?? NaN;
   console.log(`| run | ${metrics.map((k) => `${k} | Δ ${k} [95%]`).join(' | ')} |`);
   console.log(`|---|${metrics.map(() => '---|---|').join('')}`);
   console.log(`| ${baseLabel} | ${metrics.map((k) => `${average(pooled(baseRuns, k)).toFixed(digits(k))} | `).join(' | ')} |`);

@@ -24,7 +24,7 @@ import { availableMetricRewards, DEFAULT_METRICS, metricColumns } from './metric
 import { CATEGORIES } from '../world/vocab.js';
 import { evaluateModel, perPromptMeans, pooledPerPromptMeans, selectPrompts, type EvalResult } from './model-eval.js';
 import { writeGrid } from './grid.js';
-import { meanInterval, pairedDifference, type Interval } from './stats.js';
+import { meanInterval, meanOfValues, pairedDifference, type Interval } from './stats.js';
 import { renderReport, type ReportBlock } from './report.js';
 import { readJsonl } from '../util/jsonl.js';
 import { repeatEach } from '../util/arrays.js';
@@ -144,9 +144,6 @@ function meanLine(lines: Record<string, number | string | null>[]): Record<strin
   return out;
 }
 
-const averageOf = (m: Map<string, number>) => (m.size ? [...m.values()].reduce((a, c) => a + c, 0) / m.size : null);
-
-
 async function moveAside(dir: string, log: (m: string) => void): Promise<void> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const to = `${dir}.${stamp}`;
@@ -162,6 +159,9 @@ export interface DemoOptions {
 }
 
 export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}): Promise<DemoResult> {
+  if (input.seed !== undefined && input.seeds !== undefined && input.seeds !== null) {
+    throw new Error('demo config: seed and seeds exclude each other (seeds trains one run per seed in the list; give the list alone)');
+  }
   const parsed = DemoConfigSchema.safeParse(input);
   if (!parsed.success) {
     throw new Error('demo config: ' + parsed.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; '));
@@ -219,9 +219,9 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
       const f = pooledPerPromptMeans(rTuned.map((r) => r.samples), metric);
       let diff: Interval | null = null;
       if (b.size >= 2 && b.size === f.size) diff = pairedDifference(b, f);
-      const row: MetricRow = { metric, base: averageOf(b), finetuned: averageOf(f), diff };
+      const row: MetricRow = { metric, base: meanOfValues(b), finetuned: meanOfValues(f), diff };
       if (multi && row.base !== null) {
-        row.perSeed = rTuned.map((r) => averageOf(perPromptMeans(r.samples, metric))! - row.base!);
+        row.perSeed = rTuned.map((r) => meanOfValues(perPromptMeans(r.samples, metric))! - row.base!);
         row.overSeeds = meanInterval(row.perSeed);
       }
       return row;

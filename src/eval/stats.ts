@@ -39,6 +39,11 @@ export function meanInterval(values: readonly number[]): Interval {
   return { mean, halfWidth, lo: mean - halfWidth, hi: mean + halfWidth, n, std };
 }
 
+/** The mean of a map's values (e.g. per-prompt means); null when it is empty. */
+export function meanOfValues(m: ReadonlyMap<string, number>): number | null {
+  return m.size ? [...m.values()].reduce((a, c) => a + c, 0) / m.size : null;
+}
+
 /** Groups values by key and averages each group (e.g. the images of one prompt). */
 export function meanByKey<T>(rows: readonly T[], key: (r: T) => string, value: (r: T) => number): Map<string, number> {
   const sums = new Map<string, { s: number; n: number }>();

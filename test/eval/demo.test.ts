@@ -10,15 +10,21 @@ import { ENV } from '../../src/rewards/mllm.js';
 import { saveTinyBase, tempDir } from '../train/finetune-helpers.js';
 import { readJsonl } from '../../src/util/jsonl.js';
 
-test('demo: fine-tunes, evaluates both models alike, reports; re-running resumes; fresh keeps the old run', async () => {
+/** a tiny demo on a tiny base (batch 1, n 2, m 1, no LoRA) in a new temporary folder */
+async function tinyDemo(name: string, extra: Record<string, unknown>) {
   for (const k of Object.values(ENV)) delete process.env[k];
   const base = await saveTinyBase(0, { size: 16 });
-  const root = tempDir('demo');
+  const root = tempDir(name);
   const out = join(root, 'demo');
   const cfg = {
-    out, base, store: join(root, 'store.sqlite'), steps: 3, batch: 1, n: 2, m: 1, S: 2, tMax: 1000, loraRank: 0, lr: 1e-4,
-    evalPerCategory: 1, evalImagesPerPrompt: 1, gridPerCategory: 1,
+    out, base, store: join(root, 'store.sqlite'), batch: 1, n: 2, m: 1, S: 2, tMax: 1000, loraRank: 0,
+    evalPerCategory: 1, evalImagesPerPrompt: 1, gridPerCategory: 1, ...extra,
   };
+  return { out, cfg };
+}
+
+test('demo: fine-tunes, evaluates both models alike, reports; re-running resumes; fresh keeps the old run', async () => {
+  const { out, cfg } = await tinyDemo('demo', { steps: 3, lr: 1e-4 });
   const logs: string[] = [];
   const r = await runDemo(cfg, { log: (m) => logs.push(m) });
 
@@ -57,15 +63,10 @@ test('demo: fine-tunes, evaluates both models alike, reports; re-running resumes
 });
 
 test('demo with several training seeds: one run each, the table pooled over them, the differences per seed with their interval', async () => {
-  for (const k of Object.values(ENV)) delete process.env[k];
-  const base = await saveTinyBase(0, { size: 16 });
-  const root = tempDir('demo-seeds');
-  const out = join(root, 'demo');
-  const cfg = {
-    out, base, store: join(root, 'store.sqlite'), steps: 2, batch: 1, n: 2, m: 1, S: 2, tMax: 1000, loraRank: 0, lr: 1e-3,
-    evalPerCategory: 1, evalImagesPerPrompt: 1, gridPerCategory: 1, seeds: '3,5',
+  const { out, cfg } = await tinyDemo('demo-seeds', {
+    steps: 2, lr: 1e-3, seeds: '3,5',
     reward: 'aesthetic', // continuous on the tiny model's images, so winner and loser differ (compositional ties at 0)
-  };
+  });
   const r = await runDemo(cfg as never, { log: () => {} });
   for (const f of ['finetune-s3/model.safetensors', 'finetune-s5/model.safetensors', 'grid-finetuned.png', 'report.html']) {
     assert.ok(existsSync(join(out, f)), `${f} written`);
@@ -90,6 +91,7 @@ test('demo with several training seeds: one run each, the table pooled over them
   await assert.rejects(runDemo({ ...cfg, seeds: '3' } as never), /demo config: seeds/);
   await assert.rejects(runDemo({ ...cfg, seeds: '3,3' } as never), /demo config: seeds: the seeds must differ/);
   await assert.rejects(runDemo({ ...cfg, seeds: '3,x' } as never), /demo config: seeds/);
+  await assert.rejects(runDemo({ ...cfg, seed: 1 } as never), /seed and seeds exclude each other/, 'a seed beside seeds is refused, not ignored');
 });
 
 test('demo: a bad config value is refused with its field', async () => {
