@@ -20,6 +20,7 @@
 //   the DDIM noises z when η > 0, and x at each step), the winners (and losers) are chosen, and
 //   only those are unrolled again with a graph from x_t, replaying the same z. 'full' keeps the
 //   graph of all n (the authors' way) and indexes the chosen rows; both give the same gradient.
+//   With n = 1 there is nothing to choose, and 'recompute' runs as 'full' (one unroll, not two).
 // - detachBetweenSteps: false (default, as the authors' code: the gradient runs through the whole
 //   unrolled trajectory) or true (x is detached between steps: a truncated, per-step gradient).
 // - v-prediction models: ε̂ is the ε implied by the output (schedule.predictX0AndEps), so the target
@@ -402,7 +403,10 @@ async function rolloutAndChoose(
       graph = torch.enableGrad(() => torch.tidy(() => unroll(model, scheduler, model.encode(prompts), plan, ids, o)));
       return { loss: use(graph, ids, (want) => want.map((id) => ids.indexOf(id)), given), R: given };
     }
-    if (o.gradPath === 'full') {
+    // with n = 1 every trajectory is chosen whatever the rewards: a replay would only repeat the
+    // rollout, so the rollout itself carries the graph (the same gradient, half the network calls)
+    const full = o.gradPath === 'full' || plan.n === 1;
+    if (full) {
       // the authors' way: the graph of all n trajectories (and every unrolled step)
       rollout = torch.tidy(() => unroll(model, scheduler, model.encode(prompts), plan, all, o));
     } else {
@@ -410,7 +414,7 @@ async function rolloutAndChoose(
     }
     const R = given ?? await scoreTrajectories(fn, rollout, plan, prompts, reward);
     const ids = chosenIds(R);
-    if (o.gradPath === 'full') {
+    if (full) {
       const loss = use(rollout, all, (want) => want, R);
       return { loss, R };
     }

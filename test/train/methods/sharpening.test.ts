@@ -172,6 +172,32 @@ test("gradPath 'recompute' gives the gradient of 'full' (SFT and RLHF; η = 0 an
   }
 });
 
+test("SFT with n = 1: 'recompute' unrolls once, as 'full' does, with its loss and gradient", async () => {
+  const o = { n: 1, m: 3, eta: 1, detachBetweenSteps: false };
+  const runs = [];
+  for (const gradPath of ['full', 'recompute'] as const) {
+    let calls = 0; // network rows evaluated
+    const { model, schedule, scheduler } = setup(6);
+    const fwd = model.unet.forward.bind(model.unet);
+    model.unet.forward = ((x: Tensor, ...rest: unknown[]) => {
+      calls += x.shape[0]!;
+      return (fwd as (...a: unknown[]) => Tensor)(x, ...rest);
+    }) as typeof model.unet.forward;
+    const r = await sftSharpeningLoss(model, schedule, scheduler, { x0: x0Batch(2), prompts: ['a red circle', 'a blue square'] },
+      redness, { ...o, gradPath }, { t: [999, 60], noise: torch.randn([2, 3, 8, 8]) });
+    zeroGrads(model);
+    r.loss.backward();
+    runs.push({ calls, loss: r.loss.item(), g: grads(model) });
+    model.dispose();
+  }
+  const [full, rec] = runs as [typeof runs[0], typeof runs[0]];
+  assert.equal(full.calls, 5, 'm\' = 3 and 2 steps of one trajectory each');
+  assert.equal(rec.calls, full.calls, 'no replay when every trajectory is chosen');
+  assert.ok(Math.abs(rec.loss - full.loss) <= 1e-6 * Math.max(1, Math.abs(full.loss)), `loss ${rec.loss} vs ${full.loss}`);
+  const { rel, scale } = relDiff(rec.g, full.g);
+  assert.ok(scale > 0 && rel < 1e-6, `relative gradient difference ${rel}`);
+});
+
 test("RLHF with given ranking rewards: 'recompute' unrolls only the pair, with the gradient of 'full'; the reward is not called", async () => {
   const rankRewards = [0.2, 0.9, 0.5, 0.7, 0.1, 0.3]; // winners 1, 0; losers 0, 1
   const never: RewardFn = async () => { throw new Error('the reward was called'); };
