@@ -7,7 +7,7 @@
 // (results/sharpening/README.md, session 8).
 //   node --import tsx scripts/best-of-folder.ts OUT [CKPT] [PER_CATEGORY] [K] [MIN] [SEED]
 // (defaults: checkpoints/base 100 4 1 0; the train split; the checkpoint's sampling settings)
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../src/torch/index.js';
 import { TextToImageModel } from '../src/models/t2i.js';
@@ -32,12 +32,18 @@ if (existsSync(out) && readdirSync(out).length > 0) {
   console.error(`${out}: exists and is not empty; choose a new folder`);
   process.exit(2);
 }
+// written under OUT.partial and renamed when complete: a killed run leaves no folder that looks whole
+const partial = `${out}.partial`;
+if (existsSync(partial)) {
+  console.error(`removing ${partial}, an earlier run's unfinished folder`);
+  rmSync(partial, { recursive: true });
+}
 
 const model = await TextToImageModel.load(ckpt);
 model.train(false);
 const prompts = selectPrompts('train', perCategory);
 torch.manualSeed(seed);
-mkdirSync(out, { recursive: true });
+mkdirSync(partial, { recursive: true });
 const lines: string[] = [];
 const perChunk = Math.max(1, Math.floor(32 / K));
 let scoreSum = 0;
@@ -56,17 +62,20 @@ for (let i = 0; i < prompts.length; i += perChunk) {
     bestSum += scores[best]!;
     if (scores[best]! < minScore) return;
     const file = `${String(i + j).padStart(5, '0')}.png`;
-    writePng(join(out, file), imgs[j * K + best]!);
+    writePng(join(partial, file), imgs[j * K + best]!);
     lines.push(JSON.stringify({ file_name: file, text: p.prompt, category: p.category, seen: p.seen, score: scores[best] }));
   });
   bar.update(Math.min(prompts.length, i + perChunk));
 }
 bar.finish();
 if (lines.length === 0) {
+  rmSync(partial, { recursive: true });
   console.error(`no prompt reached score ${minScore} in ${K} samples; nothing written`);
   process.exit(1);
 }
-writeFileSync(join(out, 'metadata.jsonl'), lines.join('\n') + '\n');
+writeFileSync(join(partial, 'metadata.jsonl'), lines.join('\n') + '\n');
+if (existsSync(out)) rmSync(out, { recursive: true }); // empty (checked above)
+renameSync(partial, out);
 const n = prompts.length;
 console.log(`${ckpt}: ${n} train prompts × ${K} samples; mean score ${(scoreSum / (n * K)).toFixed(4)}, best of ${K} ${(bestSum / n).toFixed(4)}; `
   + `kept ${lines.length} (best ≥ ${minScore}) in ${out}`);
