@@ -17,6 +17,7 @@ import { evaluateImage } from '../src/world/evaluate.js';
 import { writePng } from '../src/world/image.js';
 import { Progress } from '../src/util/progress.js';
 import { repeatEach } from '../src/util/arrays.js';
+import { selectPerExample } from '../src/train/methods/sharpening.js';
 
 const [out, ckpt = 'checkpoints/base', perCatArg = '100', kArg = '4', minArg = '1', seedArg = '0'] = process.argv.slice(2);
 const perCategory = Number(perCatArg);
@@ -51,19 +52,20 @@ let bestSum = 0;
 const bar = new Progress({ total: prompts.length, label: `best of ${K}`, unit: 'prompt' });
 for (let i = 0; i < prompts.length; i += perChunk) {
   const chunk = prompts.slice(i, i + perChunk);
-  const r = generate(model, repeatEach(chunk.map((p) => p.prompt), K));
+  const rows = repeatEach(chunk, K); // row j·K + k: sample k of prompt j
+  const r = generate(model, rows.map((p) => p.prompt));
   const imgs = tensorToRgbImages(r.images);
   r.images.dispose();
+  const scores = imgs.map((img, k) => evaluateImage(img, rows[k]!.prompt, rows[k]!.category).score);
+  const { best } = selectPerExample(scores, chunk.length, K); // ties: the first sample
+  scoreSum += scores.reduce((a, b) => a + b, 0);
   chunk.forEach((p, j) => {
-    const scores = imgs.slice(j * K, (j + 1) * K).map((img) => evaluateImage(img, p.prompt, p.category).score);
-    let best = 0;
-    scores.forEach((s, k) => { if (s > scores[best]!) best = k; });
-    scoreSum += scores.reduce((a, b) => a + b, 0);
-    bestSum += scores[best]!;
-    if (scores[best]! < minScore) return;
+    const top = scores[j * K + best[j]!]!;
+    bestSum += top;
+    if (top < minScore) return;
     const file = `${String(i + j).padStart(5, '0')}.png`;
-    writePng(join(partial, file), imgs[j * K + best]!);
-    lines.push(JSON.stringify({ file_name: file, text: p.prompt, category: p.category, seen: p.seen, score: scores[best] }));
+    writePng(join(partial, file), imgs[j * K + best[j]!]!);
+    lines.push(JSON.stringify({ file_name: file, text: p.prompt, category: p.category, seen: p.seen, score: top }));
   });
   bar.update(Math.min(prompts.length, i + perChunk));
 }
