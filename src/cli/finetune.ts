@@ -17,6 +17,7 @@ interface FinetuneFlags {
   loraRank?: number;
   gradPath?: string;
   checkpointEvery?: number;
+  evalEvery?: number;
   lr?: number;
   batch?: number;
   store?: string;
@@ -51,7 +52,7 @@ export async function finetuneInputFromFlags(opts: FinetuneFlags): Promise<Recor
   }
   const flags: Record<string, unknown> = {
     method: opts.method, reward: opts.reward, steps: opts.steps, out: opts.out, seed: opts.seed, base: opts.base, data: opts.data,
-    loraRank: opts.loraRank, gradPath: opts.gradPath, checkpointEvery: opts.checkpointEvery, lr: opts.lr, batch: opts.batch, store: opts.store,
+    loraRank: opts.loraRank, gradPath: opts.gradPath, checkpointEvery: opts.checkpointEvery, evalEvery: opts.evalEvery, lr: opts.lr, batch: opts.batch, store: opts.store,
   };
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
   for (const s of opts.set) applyOverride(raw, s);
@@ -72,6 +73,7 @@ export function registerFinetuneCommands(program: Command): void {
     .option('--lora-rank <r>', 'LoRA rank on the UNet; 0 = full fine-tuning (default)', int('lora-rank'))
     .option('--grad-path <path>', "sharpening: 'recompute' (default) or 'full'")
     .option('--checkpoint-every <n>', 'checkpoint every n steps (default 50)', int('checkpoint-every'))
+    .option('--eval-every <k>', 'the held-out curve: score the policy on fixed val prompts every k steps (and at 0 and the end) into <out>/eval.jsonl; 0 = off (default)', int('eval-every'))
     .option('--lr <lr>', 'learning rate (default 5e-5)', num('lr'))
     .option('--batch <b>', 'examples per micro-batch (default 4)', int('batch'))
     .option('--store <file>', 'the SQLite run store (default runs/store.sqlite)')

@@ -14,6 +14,13 @@
 //   process killed at any moment resumes exactly (bit-identical weights); metrics per step as JSONL
 //   (<out>/metrics.jsonl) and in the SQLite run store; a progress bar with loss, reward mean/best/worst,
 //   steps/s and ETA; the training NFE (every network call of the policy and the reference, per image);
+// - the held-out curve (`evalEvery` K > 0): at step 0, every K steps and at the last step the policy as
+//   it is (LoRA active, eval mode) samples a fixed set of the world's val prompts from fixed noises and
+//   the world's evaluator scores them (held-out.ts); one line per evaluation in <out>/eval.jsonl (step,
+//   training wall-clock, the mean and each category, NFE per image) and `heldOut` in that step's
+//   metrics. The generators' states are restored after it, so the weights are those of a run without
+//   it, bit for bit; its time is left out of the training wall-clock; a resumed run drops the lines
+//   after its restored step and keeps (does not recompute) those up to it;
 // - the result: <out>/config.json + model.safetensors (adapters merged, the EMA weights when EMA is
 //   on) that `sharpen sample/eval --ckpt <out>` read as they read checkpoints/base, plus
 //   finetune-config.json (resolved config and command line) and summary.json.
@@ -48,6 +55,7 @@ import {
   NonFiniteError, type FinetuneMethod, type ImageCaptionSource, type MethodContext, type PromptSource, type RewardFn,
 } from './method.js';
 import { getMethod, methodNames } from './methods/index.js';
+import { evaluateHeldOut, HELD_OUT_SPLIT, type HeldOutRecord } from './held-out.js';
 
 // ------------------------------------------------------------------ config
 
@@ -100,6 +108,15 @@ export const LoopConfigSchema = z.object({
   keepCheckpoints: z.number().int().min(1).default(2),
   /** stop after this many consecutive steps with a non-finite loss, reward or gradient */
   maxNonFinite: z.number().int().positive().default(5),
+  /** the held-out curve: every this many steps (and at step 0 and the last step) the policy is scored
+   *  on fixed val prompts and noises into <out>/eval.jsonl (0: never); training is unchanged by it */
+  evalEvery: z.number().int().min(0).default(0),
+  /** the held-out curve's prompts per category (the first K of the val split's) */
+  evalPerCategory: z.number().int().min(1).default(10),
+  /** the held-out curve's images per prompt */
+  evalImagesPerPrompt: z.number().int().min(1).default(1),
+  /** seeds the held-out curve's initial noises (the same at every evaluation) */
+  evalSeed: z.number().int().min(0).default(777),
 }).strict();
 
 export type LoopConfig = z.infer<typeof LoopConfigSchema>;
@@ -301,6 +318,10 @@ export interface FinetuneSummary {
   means: Record<string, number>;
   /** the same over the last tenth of the steps (at least one) */
   finalMeans: Record<string, number>;
+  /** the held-out curve's last value (compositional on the val prompts at the last step); null without evalEvery */
+  heldOut: number | null;
+  /** seconds spent in held-out evaluations (not in wallClockSec) */
+  evalWallClockSec: number;
 }
 
 export interface FinetuneOptions {
@@ -319,7 +340,7 @@ export interface FinetuneOptions {
 }
 
 /** Files that mark a folder as holding a run. */
-const RUN_MARKERS = ['finetune-config.json', 'checkpoints', 'metrics.jsonl', 'summary.json', 'model.safetensors'];
+const RUN_MARKERS = ['finetune-config.json', 'checkpoints', 'metrics.jsonl', 'summary.json', 'model.safetensors', 'eval.jsonl'];
 
 const LORA_ATTENTION = /(^|\.)attn[12]\.(to_q|to_k|to_v|to_out\.0)$/;
 
@@ -354,7 +375,7 @@ function meanOf(records: Record<string, unknown>[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const r of records) {
     for (const [k, v] of Object.entries(r)) {
-      if (typeof v !== 'number' || !Number.isFinite(v) || ['step', 'skipped', 'nfeTotal', 'elapsedSec'].includes(k)) continue;
+      if (typeof v !== 'number' || !Number.isFinite(v) || ['step', 'skipped', 'nfeTotal', 'elapsedSec', 'heldOut'].includes(k)) continue;
       sums[k] = (sums[k] ?? 0) + v;
       counts[k] = (counts[k] ?? 0) + 1;
     }
@@ -462,6 +483,7 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
     const ema = loop.emaDecay > 0 ? new EMA(trainable, { decay: loop.emaDecay }) : null;
     if (ema) disposables.push(ema);
     const metrics = new JsonlWriter(join(out, 'metrics.jsonl'));
+    const evalLog = new JsonlWriter(join(out, 'eval.jsonl'));
 
     // ---- resume
     let step = 0;
@@ -469,6 +491,7 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
     let skipped = 0;
     let consecutive = 0;
     let elapsedBefore = 0;
+    let evalSecBefore = 0;
     const latest = opts.resume ? latestCheckpointDir(ckptRoot) : null;
     if (latest) {
       const c = await loadCheckpoint(latest);
@@ -487,12 +510,16 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
         skipped = s.skipped ?? 0;
         consecutive = s.consecutive ?? 0;
         elapsedBefore = s.elapsedSec ?? 0;
+        evalSecBefore = s.evalSec ?? 0;
       } finally {
         disposeCheckpoint(c);
       }
       log(`resumed from ${latest} at step ${step}`);
     }
     metrics.truncateAfter(step);
+    // the held-out lines after the restored step are written again; those up to it (step 0's too) stay
+    evalLog.truncateAfter(step);
+    const evaluated = new Set(existsSync(evalLog.path) ? readJsonl(evalLog.path).map((r) => r.step) : []);
 
     // ---- the run store: a resumed run keeps its row
     store = new RunStore(loop.store);
@@ -515,7 +542,9 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
     );
 
     const sessionStart = performance.now();
-    const elapsed = () => elapsedBefore + (performance.now() - sessionStart) / 1000;
+    let evalSecSession = 0;
+    // training wall-clock: held-out evaluations are left out
+    const elapsed = () => elapsedBefore + (performance.now() - sessionStart) / 1000 - evalSecSession;
     const save = async () => {
       const o = opt.stateDict();
       const e = ema?.stateDict();
@@ -526,7 +555,8 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
           tensors: { [lora ? 'lora' : 'unet']: weights, optimizer: o.tensors, ...(e ? { ema: e.tensors } : {}) },
           state: {
             optimizer: o.meta, ...(e ? { ema: e.meta } : {}), lrScheduler: sched.stateDict(), rng: rngStateToBase64(),
-            dataPosition: step * loop.accumulation, nfeTotal, skipped, consecutive, elapsedSec: elapsed(), runId, config,
+            dataPosition: step * loop.accumulation, nfeTotal, skipped, consecutive, elapsedSec: elapsed(),
+            evalSec: evalSecBefore + evalSecSession, runId, config,
           },
         }, loop.keepCheckpoints);
       } finally {
@@ -537,6 +567,26 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
     // the training stream (timesteps, noise, rollouts) starts from the seed, whatever building the
     // models drew before; a resumed run has restored the generator's state instead
     if (!latest) torch.manualSeed(loop.seed);
+
+    // ---- the held-out curve: due at step 0, every evalEvery steps and at the last step; a step
+    // already in eval.jsonl (step 0 after a resume) is not evaluated again
+    const evalDue = (s: number) => loop.evalEvery > 0 && (s === 0 || s % loop.evalEvery === 0 || s === loop.steps) && !evaluated.has(s);
+    const heldOutAt = (s: number): number => {
+      const t0 = performance.now();
+      const wallClockSec = elapsed();
+      const r = evaluateHeldOut(model, { perCategory: loop.evalPerCategory, imagesPerPrompt: loop.evalImagesPerPrompt, seed: loop.evalSeed });
+      const evalSec = (performance.now() - t0) / 1000;
+      evalSecSession += evalSec;
+      const line: HeldOutRecord = { step: s, wallClockSec, compositional: r.compositional, ...r.categories, nfePerImage: r.nfePerImage, images: r.images, evalSec };
+      evalLog.write(line);
+      evaluated.add(s);
+      log(`eval step ${s}: compositional ${r.compositional.toFixed(4)} (${HELD_OUT_SPLIT}, ${r.images} images)`);
+      return r.compositional;
+    };
+    if (evalDue(step)) {
+      const heldOut = heldOutAt(step);
+      store.logMetrics(runId, step, { heldOut });
+    }
 
     // ---- the steps
     const progress = opts.progress === false ? null : new Progress({ total: loop.steps, label: method.name, unit: 'step' }, step);
@@ -597,12 +647,13 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
       step++;
       const stepNfe = nfe.n - nfeBefore;
       nfeTotal += stepNfe;
+      const heldOut = evalDue(step) ? heldOutAt(step) : null;
       const logs = bad ? {} : Object.fromEntries(Object.entries(logSums).map(([k, v]) => [k, v / loop.accumulation]));
       const loss = bad ? NaN : lossSum / loop.accumulation;
       const info: StepInfo = { step, total: loop.steps, loss, lr, gradNorm, skipped: Boolean(bad), logs, nfe: stepNfe, nfeTotal, elapsedSec: elapsed() };
       const record: Record<string, number> = {
         step, ...(bad ? {} : { loss }), lr, ...(Number.isFinite(gradNorm) ? { gradNorm } : {}), skipped: bad ? 1 : 0,
-        nfe: stepNfe, nfeTotal, ...logs, elapsedSec: info.elapsedSec,
+        nfe: stepNfe, nfeTotal, ...logs, elapsedSec: info.elapsedSec, ...(heldOut !== null ? { heldOut } : {}),
       };
       metrics.write(record);
       store.logMetrics(runId, step, record);
@@ -638,10 +689,12 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
     });
     const records = readJsonl(join(out, 'metrics.jsonl'));
     const good = records.filter((r) => r.skipped !== 1);
+    const lastEval = existsSync(evalLog.path) ? readJsonl(evalLog.path).filter((r) => r.step === step).at(-1) : undefined;
     const summary: FinetuneSummary = {
       method: method.name, base: loop.base, out, steps: step, wallClockSec: elapsed(), trainingNfe: nfeTotal, skippedSteps: skipped,
       trainableParameters: nTrainable, loraRank: loop.loraRank, ema: Boolean(ema),
       means: meanOf(good), finalMeans: meanOf(good.slice(-Math.max(1, Math.ceil(good.length / 10)))),
+      heldOut: typeof lastEval?.compositional === 'number' ? lastEval.compositional : null, evalWallClockSec: evalSecBefore + evalSecSession,
     };
     await writeAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     store.finishRun(runId, 'finished');

@@ -1,16 +1,19 @@
 // Metrics as JSON Lines: one object per line, appended and flushed as training goes.
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 export class JsonlWriter {
   constructor(readonly path: string) {}
   write(record: Record<string, unknown>): void {
     appendFileSync(this.path, JSON.stringify(record) + '\n');
   }
-  /** Drops records with step > `step` (what a resumed run will write again). */
+  /** Drops records with step > `step` (what a resumed run will write again). The file is rewritten
+   *  atomically (a temporary file renamed over it): a process killed meanwhile leaves the old or the new. */
   truncateAfter(step: number): void {
     if (!existsSync(this.path)) return;
     const keep = readJsonl(this.path).filter((r) => typeof r.step !== 'number' || r.step <= step);
-    writeFileSync(this.path, keep.map((r) => JSON.stringify(r) + '\n').join(''));
+    const tmp = `${this.path}.tmp-${process.pid}`;
+    writeFileSync(tmp, keep.map((r) => JSON.stringify(r) + '\n').join(''));
+    renameSync(tmp, this.path);
   }
 }
 
