@@ -275,7 +275,7 @@ test('the CLI: sharpen finetune writes a model that sharpen sample reads; a used
     `import('${join(ROOT, 'test/train/finetune-helpers.ts')}').then((h) => h.saveTinyBase(0, { size: 16, dir: '${join(dir, 'base')}' }))`], { cwd: ROOT, timeout: 120_000 });
   assert.equal(baseDone.status, 0, String(baseDone.stderr));
   const sharpen = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/sharpen.js'), ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
-  const args = ['finetune', '--method', 'standard-ft', '--steps', '2', '--out', 'run', '--base', 'base', '--batch', '2', '--store', 'store.sqlite', '--set', 'condDropout=0.5'];
+  const args = ['finetune', '--method', 'standard-ft', '--steps', '2', '--out', 'run', '--base', 'base', '--batch', '2', '--store', 'store.sqlite', '--set', 'captionDropout=0.5'];
   const r = sharpen(...args);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /config: \{"method":"standard-ft"/);

@@ -1,29 +1,27 @@
 // RLHF-Diffusion-Sharpening (Tian et al. 2025, arXiv 2502.12146, §3; METHOD.md
 // "RLHF-Diffusion-Sharpening") as a fine-tuning method: online, from prompts only. Per prompt the
-// current policy generates n images (S DDIM steps, no gradient, classifier-free guidance
-// `rolloutGuidance`, by default the model's own), each is noised to a random t and unrolled for m'
-// steps, the best and the worst trajectory by reward form a Diffusion-DPO pair against the frozen
-// starting model (rlhfSharpeningLoss).
+// current policy generates n images from n initial noises x_T (S DDIM steps, η = 0, by default
+// without guidance, as the authors' train_rlhf_diffusion_sharpen_sdxl.py); each image is re-noised
+// to a random t with the noise that generated it (renoise 'generation', the authors' add_noise(latents,
+// noise, t)) and unrolled for m' steps; the best and the worst trajectory by reward form a
+// Diffusion-DPO pair against the frozen starting model (rlhfSharpeningLoss), whose target is x_T.
 import { z } from 'zod';
 import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
 import { generate } from '../../models/generate.js';
 import type { FinetuneMethod } from '../method.js';
-import { rlhfSharpeningLoss, SHARPENING_DEFAULTS } from './sharpening.js';
-import { lossOptions, sharpeningCoreShape, sharpeningDraws, sharpeningLogs, sharpeningRlhfShape } from './sharpening-options.js';
+import { rlhfSharpeningLoss, type SharpeningDraws } from './sharpening.js';
+import { dropCaptions, drawTimesteps, fullTimeRange, lossOptions, rlhfSharpeningShape, sharpeningLogs } from './sharpening-options.js';
 import { repeatEach } from '../../util/arrays.js';
 
-export const rlhfSharpeningOptionsSchema = z.object({
-  ...sharpeningCoreShape,
-  ...sharpeningRlhfShape,
-  /** n ≥ 2: a winner and a loser per prompt */
-  n: z.number().int().min(2).default(SHARPENING_DEFAULTS.n),
-}).strict();
+export const rlhfSharpeningOptionsSchema = z.object(rlhfSharpeningShape).strict();
 export type RlhfSharpeningOptions = z.infer<typeof rlhfSharpeningOptionsSchema>;
 
 interface Batch {
   /** the n rollouts of each prompt, [B·n, 3, H, W] in [−1, 1], rows b·n + i */
   x0: Tensor;
+  /** the initial noise each rollout was generated from, [B·n, 3, H, W] (same rows) */
+  xT: Tensor;
   /** the B prompts */
   prompts: string[];
 }
@@ -40,27 +38,33 @@ export const rlhfSharpening: FinetuneMethod<RlhfSharpeningOptions, Batch> = {
     const o = ctx.options;
     const prompts = ctx.prompts.promptsAt(ctx.position, ctx.batchSize);
     const rows = repeatEach(prompts, o.n); // b·n + i
-    // step 1: n images per prompt from the current policy (generate() runs under noGrad)
+    const { sampleSize: size, inChannels: C } = ctx.model.config.unet;
+    // step 1: n initial noises per prompt and n images from the current policy (generate() runs under noGrad)
+    const xT = torch.randn([rows.length, C, size, size]); // [B·n, C, H, W]
     const unet = ctx.model.unet;
     const wasTraining = unet.training;
     unet.train(false);
     let images: Tensor;
     try {
       ({ images } = generate(ctx.model, rows, {
-        steps: o.S, guidanceScale: o.rolloutGuidance ?? ctx.model.config.sampling.guidanceScale, eta: 0,
+        steps: o.S, guidanceScale: o.rolloutGuidance ?? ctx.model.config.sampling.guidanceScale, eta: 0, noise: xT,
       })); // [B·n, 3, H, W] in [0, 1]
+    } catch (e) {
+      xT.dispose();
+      throw e;
     } finally {
       unet.train(wasTraining);
     }
     const x0 = torch.tidy(() => images.mul(2).sub(1)); // → [−1, 1]
     images.dispose();
-    return { x0, prompts };
+    return { x0, xT, prompts };
   },
 
   async loss(ctx, batch) {
-    const { rolloutGuidance: _g, rankBy, ...o } = ctx.options;
+    const o = ctx.options;
+    const B = batch.prompts.length;
     let rankRewards: number[] | undefined;
-    if (rankBy === 'image') {
+    if (o.rankBy === 'image') {
       // the reward of each generated image itself (rows b·n + i), instead of its trajectory's x̂0
       // (the trajectories are then not scored at all)
       const images = torch.tidy(() => batch.x0.add(1).div(2).clamp(0, 1));
@@ -70,16 +74,31 @@ export const rlhfSharpening: FinetuneMethod<RlhfSharpeningOptions, Batch> = {
         images.dispose();
       }
     }
-    const draws = sharpeningDraws(o, ctx.schedule.numTrainTimesteps, batch.prompts.length, batch.x0.shape.slice(1), this.name);
+    // step 2: t per prompt; x_t^i = √ᾱ_t x0^i + √(1−ᾱ_t) ε_i with ε_i = x_T^i (renoise 'generation')
+    // or a fresh draw ('fresh': drawn by the loss itself when t spans the whole range)
+    const T = ctx.schedule.numTrainTimesteps;
+    let draws: SharpeningDraws | undefined;
+    let owned: Tensor | null = null;
+    if (o.renoise === 'generation') {
+      draws = { t: drawTimesteps(o, T, B, this.name), noise: batch.xT };
+    } else if (!fullTimeRange(o, T)) {
+      const t = drawTimesteps(o, T, B, this.name);
+      owned = torch.randn(batch.x0.shape);
+      draws = { t, noise: owned };
+    }
+    // the networks see '' for a share of the prompts; the ranking keeps the real ones
+    const conditionPrompts = dropCaptions(batch.prompts, o.captionDropout);
     try {
-      const r = await rlhfSharpeningLoss(ctx.model, ctx.reference!, ctx.schedule, ctx.scheduler, batch, ctx.reward!, lossOptions(o), draws, rankRewards);
+      const r = await rlhfSharpeningLoss(ctx.model, ctx.reference!, ctx.schedule, ctx.scheduler,
+        { x0: batch.x0, prompts: batch.prompts, conditionPrompts }, ctx.reward!, lossOptions(o), draws, rankRewards);
       return { loss: r.loss, logs: sharpeningLogs(r.logs) };
     } finally {
-      draws?.noise.dispose();
+      owned?.dispose();
     }
   },
 
   disposeBatch(batch) {
     batch.x0.dispose();
+    batch.xT.dispose();
   },
 };

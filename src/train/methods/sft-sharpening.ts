@@ -1,18 +1,16 @@
 // SFT-Diffusion-Sharpening (Tian et al. 2025, arXiv 2502.12146, §3; METHOD.md "SFT-Diffusion-Sharpening")
 // as a fine-tuning method: from an image–caption dataset (the world's stream or an image folder,
 // --data world|DIR), n short trajectories per example are unrolled from x_t, scored with the reward,
-// and the model is trained on the denoising loss of the best one (sftSharpeningLoss).
+// and the model is trained on the denoising loss of the best one (sftSharpeningLoss). A share of
+// the captions (captionDropout) is replaced by '' for the networks, as the authors' scripts do.
 import { z } from 'zod';
+import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
 import type { FinetuneMethod } from '../method.js';
-import { sftSharpeningLoss } from './sharpening.js';
-import { lossOptions, sharpeningCoreShape, sharpeningDraws, sharpeningLogs } from './sharpening-options.js';
+import { sftSharpeningLoss, type SharpeningDraws } from './sharpening.js';
+import { dropCaptions, drawTimesteps, fullTimeRange, lossOptions, sftSharpeningShape, sharpeningLogs } from './sharpening-options.js';
 
-export const sftSharpeningOptionsSchema = z.object({
-  ...sharpeningCoreShape,
-  /** 'best' (METHOD.md: the argmax trajectory) or 'worst' (argmin: a diagnostic, not the paper's) */
-  select: z.enum(['best', 'worst']).default('best'),
-}).strict();
+export const sftSharpeningOptionsSchema = z.object(sftSharpeningShape).strict();
 export type SftSharpeningOptions = z.infer<typeof sftSharpeningOptionsSchema>;
 
 interface Batch {
@@ -36,9 +34,17 @@ export const sftSharpening: FinetuneMethod<SftSharpeningOptions, Batch> = {
 
   async loss(ctx, batch) {
     const o = ctx.options;
-    const draws = sharpeningDraws(o, ctx.schedule.numTrainTimesteps, batch.prompts.length, batch.x0.shape.slice(1), this.name);
+    const B = batch.prompts.length;
+    const T = ctx.schedule.numTrainTimesteps;
+    // t and ε from [tMin, tMax) when narrowed; otherwise the loss draws them over [0, T)
+    let draws: SharpeningDraws | undefined;
+    if (!fullTimeRange(o, T)) {
+      const t = drawTimesteps(o, T, B, this.name);
+      draws = { t, noise: torch.randn([B * o.n, ...batch.x0.shape.slice(1)]) };
+    }
+    const conditionPrompts = dropCaptions(batch.prompts, o.captionDropout);
     try {
-      const r = await sftSharpeningLoss(ctx.model, ctx.schedule, ctx.scheduler, batch, ctx.reward!, lossOptions(o), draws);
+      const r = await sftSharpeningLoss(ctx.model, ctx.schedule, ctx.scheduler, { ...batch, conditionPrompts }, ctx.reward!, lossOptions(o), draws);
       return { loss: r.loss, logs: sharpeningLogs(r.logs) };
     } finally {
       draws?.noise.dispose();

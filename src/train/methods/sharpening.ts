@@ -39,45 +39,12 @@ import type { Tensor } from '../../torch/index.js';
 import type { NoiseSchedule, Scheduler } from '../../diffusion/index.js';
 import type { TextToImageModel } from '../../models/t2i.js';
 import type { TextEncoding } from '../../models/text-encoder.js';
+import { resolveSharpeningOptions, type SharpeningOptions } from './sharpening-options.js';
+
+export { SHARPENING_DEFAULTS, type SharpeningOptions } from './sharpening-options.js';
 
 /** A reward of images in [0, 1] ([N, 3, H, W]) under their prompts; need not be differentiable. */
 export type RewardFn = (images01: Tensor, prompts: string[]) => Promise<number[]>;
-
-export interface SharpeningOptions {
-  /** n, trajectories per example (paper's best 3) */
-  n: number;
-  /** m, unrolled steps per trajectory (paper's best 3) */
-  m: number;
-  /** S, inference steps that set the stride Δ = ⌊T/S⌋ (default 25, as the authors' code) */
-  S: number;
-  /** DDIM η during the unroll (default 0) */
-  eta: number;
-  /** 'recompute' (default): roll out all n without a graph, recompute only the chosen with one
-   *  (same gradient, ~1/n of the memory); 'full': keep the graph of all n (the authors' way) */
-  gradPath: 'recompute' | 'full';
-  /** detach x between unrolled steps (truncated gradient) instead of back-propagating through the
-   *  whole trajectory (default false, as the authors' code) */
-  detachBetweenSteps: boolean;
-  /** RLHF: DPO β in the no-½ convention (default 2500) */
-  beta: number;
-  /** RLHF: reference loss at the first step only ('first', the authors') or over the same m' steps */
-  referenceOver: 'first' | 'all';
-  /** the regression target at unrolled step k: 'noise' (METHOD.md step 4: the original ε_i at every
-   *  step) or 'x0' (the ε that takes the step's x_k to the example's x0, (x_k − √ᾱ x0)/√(1−ᾱ); the
-   *  same as ε_i at k = 0, and the true denoising target once the trajectory has left the forward
-   *  process's path). An option of this project, not the paper's. */
-  target: 'noise' | 'x0';
-  /** SFT: which trajectory the loss trains, 'best' (METHOD.md step 5: argmax_i R_i) or 'worst'
-   *  (argmin_i R_i). 'worst' is a diagnostic of this project, not the paper's method: with a fixed
-   *  data target, the choice only decides at which noises the model is trained (see
-   *  results/sharpening/README.md, session 6). */
-  select: 'best' | 'worst';
-}
-
-export const SHARPENING_DEFAULTS: Readonly<SharpeningOptions> = Object.freeze({
-  n: 3, m: 3, S: 25, eta: 0, gradPath: 'recompute', detachBetweenSteps: false, beta: 2500, referenceOver: 'first',
-  target: 'noise', select: 'best',
-});
 
 export interface SharpeningBatchResult {
   /** scalar, with the graph to the model's parameters */
@@ -96,6 +63,23 @@ export interface SharpeningBatchResult {
     /** mean over prompts of R_w − R_l (RLHF; logged only: it carries no gradient) */
     rewardGap?: number;
   };
+}
+
+/** What a loss trains on: images in [−1, 1] and their prompts. */
+export interface SharpeningBatch {
+  /** SFT: [B, C, H, W], one per prompt; RLHF: [B·n, C, H, W], rows b·n + i */
+  x0: Tensor;
+  /** the B prompts: what the reward scores against */
+  prompts: string[];
+  /** the B prompts the networks are conditioned on, when they differ (caption dropout: some are '');
+   *  default: prompts */
+  conditionPrompts?: string[];
+}
+
+function conditionOf(fn: string, batch: SharpeningBatch): string[] {
+  const c = batch.conditionPrompts ?? batch.prompts;
+  if (c.length !== batch.prompts.length) throw new Error(`${fn}: ${c.length} condition prompts for ${batch.prompts.length} prompts`);
+  return c;
 }
 
 /** Fixed draws instead of the global generator's (tests, exact replays). */
@@ -144,31 +128,6 @@ interface Plan {
   /** ᾱ by timestep (for the 'x0' target) */
   alphasCumprod: readonly number[];
   target: SharpeningOptions['target'];
-}
-
-function resolve(fn: string, opts: Partial<SharpeningOptions>): SharpeningOptions {
-  const o = { ...SHARPENING_DEFAULTS, ...opts };
-  const posInt = (k: 'n' | 'm' | 'S') => {
-    if (!Number.isSafeInteger(o[k]) || o[k] < 1) throw new Error(`${fn}: option ${k} must be a positive integer, got ${o[k]}`);
-  };
-  posInt('n');
-  posInt('m');
-  posInt('S');
-  if (!(o.eta >= 0 && o.eta <= 1)) throw new Error(`${fn}: option eta must be in [0, 1], got ${o.eta}`);
-  if (!(o.beta > 0) || !Number.isFinite(o.beta)) throw new Error(`${fn}: option beta must be a positive number, got ${o.beta}`);
-  if (o.gradPath !== 'recompute' && o.gradPath !== 'full') {
-    throw new Error(`${fn}: unknown gradPath '${String(o.gradPath)}': valid ones are recompute, full`);
-  }
-  if (o.target !== 'noise' && o.target !== 'x0') {
-    throw new Error(`${fn}: unknown target '${String(o.target)}': valid ones are noise, x0`);
-  }
-  if (o.select !== 'best' && o.select !== 'worst') {
-    throw new Error(`${fn}: unknown select '${String(o.select)}': valid ones are best, worst`);
-  }
-  if (o.referenceOver !== 'first' && o.referenceOver !== 'all') {
-    throw new Error(`${fn}: unknown referenceOver '${String(o.referenceOver)}': valid ones are first, all`);
-  }
-  return o;
 }
 
 function int64(values: number[]): Tensor {
@@ -385,7 +344,7 @@ function disposeRecords(records: StepRecord[] | null): void {
  * Returns the graph unroll and where each chosen id sits in it.
  */
 async function rolloutAndChoose(
-  fn: string, model: TextToImageModel, scheduler: Scheduler, plan: Plan, prompts: string[], reward: RewardFn,
+  fn: string, model: TextToImageModel, scheduler: Scheduler, plan: Plan, prompts: string[], condition: string[], reward: RewardFn,
   o: SharpeningOptions, chosenIds: (R: number[]) => number[],
   use: (graph: StepRecord[], graphIds: number[], at: (ids: number[]) => number[], R: number[]) => Tensor,
   /** rewards that rank the trajectories instead of their own (rows b·n + i); the trajectories are then
@@ -400,7 +359,7 @@ async function rolloutAndChoose(
       // the ranking is given, so the unchosen trajectories are never looked at: unroll only the
       // chosen ones, with a graph (with η > 0 they draw their own DDIM noise; there is no rollout to replay)
       const ids = chosenIds(given);
-      graph = torch.enableGrad(() => torch.tidy(() => unroll(model, scheduler, model.encode(prompts), plan, ids, o)));
+      graph = torch.enableGrad(() => torch.tidy(() => unroll(model, scheduler, model.encode(condition), plan, ids, o)));
       return { loss: use(graph, ids, (want) => want.map((id) => ids.indexOf(id)), given), R: given };
     }
     // with n = 1 every trajectory is chosen whatever the rewards: a replay would only repeat the
@@ -408,9 +367,9 @@ async function rolloutAndChoose(
     const full = o.gradPath === 'full' || plan.n === 1;
     if (full) {
       // the authors' way: the graph of all n trajectories (and every unrolled step)
-      rollout = torch.tidy(() => unroll(model, scheduler, model.encode(prompts), plan, all, o));
+      rollout = torch.tidy(() => unroll(model, scheduler, model.encode(condition), plan, all, o));
     } else {
-      rollout = torch.noGrad(() => torch.tidy(() => unroll(model, scheduler, model.encode(prompts), plan, all, o)));
+      rollout = torch.noGrad(() => torch.tidy(() => unroll(model, scheduler, model.encode(condition), plan, all, o)));
     }
     const R = given ?? await scoreTrajectories(fn, rollout, plan, prompts, reward);
     const ids = chosenIds(R);
@@ -420,7 +379,7 @@ async function rolloutAndChoose(
     }
     // recompute only the chosen trajectories with a graph, replaying the rollout's DDIM noise
     const rolled = rollout;
-    graph = torch.enableGrad(() => torch.tidy(() => unroll(model, scheduler, model.encode(prompts), plan, ids, o, rolled)));
+    graph = torch.enableGrad(() => torch.tidy(() => unroll(model, scheduler, model.encode(condition), plan, ids, o, rolled)));
     const loss = use(graph, ids, (want) => want.map((id) => ids.indexOf(id)), R);
     return { loss, R };
   } finally {
@@ -438,11 +397,11 @@ async function rolloutAndChoose(
  */
 export async function sftSharpeningLoss(
   model: TextToImageModel, schedule: NoiseSchedule, scheduler: Scheduler,
-  batch: { x0: Tensor; prompts: string[] }, reward: RewardFn, opts: Partial<SharpeningOptions> = {},
+  batch: SharpeningBatch, reward: RewardFn, opts: Partial<SharpeningOptions> = {},
   draws?: SharpeningDraws,
 ): Promise<SharpeningBatchResult> {
   const fn = 'sftSharpeningLoss';
-  const o = resolve(fn, opts);
+  const o = resolveSharpeningOptions(fn, opts);
   const B = batch.x0.shape[0]!;
   if (batch.x0.ndim !== 4) throw new Error(`${fn}: batch.x0 must be [B, C, H, W], got [${batch.x0.shape.join(', ')}]`);
   if (batch.prompts.length !== B) throw new Error(`${fn}: ${batch.prompts.length} prompts for ${B} images`);
@@ -454,7 +413,7 @@ export async function sftSharpeningLoss(
     let best: number[] = [];
     let worst: number[] = [];
     let chosen: number[] = [];
-    const { loss, R } = await rolloutAndChoose(fn, model, scheduler, plan, batch.prompts, reward, o,
+    const { loss, R } = await rolloutAndChoose(fn, model, scheduler, plan, batch.prompts, conditionOf(fn, batch), reward, o,
       (R) => {
         // step 5: i* = argmax_i R_i per example (not across the batch); argmin with select 'worst'
         ({ best, worst } = selectPerExample(R, B, n));
@@ -484,11 +443,11 @@ export async function sftSharpeningLoss(
  */
 export async function rlhfSharpeningLoss(
   model: TextToImageModel, reference: TextToImageModel, schedule: NoiseSchedule, scheduler: Scheduler,
-  batch: { x0: Tensor; prompts: string[] }, reward: RewardFn, opts: Partial<SharpeningOptions> = {},
+  batch: SharpeningBatch, reward: RewardFn, opts: Partial<SharpeningOptions> = {},
   draws?: SharpeningDraws, rankRewards?: number[],
 ): Promise<SharpeningBatchResult> {
   const fn = 'rlhfSharpeningLoss';
-  const o = resolve(fn, opts);
+  const o = resolveSharpeningOptions(fn, opts);
   const n = o.n;
   if (n < 2) throw new Error(`${fn}: needs n ≥ 2 trajectories per prompt (a winner and a loser), got n = ${n}`);
   const B = batch.prompts.length;
@@ -505,7 +464,7 @@ export async function rlhfSharpeningLoss(
     let l: number[] = [];
     // R is the trajectories' rewards (METHOD.md) unless the caller ranks by others (rankBy 'image':
     // the generated images' own), which the logs then describe too
-    const { loss, R } = await rolloutAndChoose(fn, model, scheduler, plan, batch.prompts, reward, o,
+    const { loss, R } = await rolloutAndChoose(fn, model, scheduler, plan, batch.prompts, conditionOf(fn, batch), reward, o,
       (R) => {
         // step 5: w = argmax R, l = argmin R per prompt
         ({ best: w, worst: l } = selectPerExample(R, B, n));
@@ -513,7 +472,7 @@ export async function rlhfSharpeningLoss(
       },
       (graph, graphIds, at) => torch.tidy(() => {
         const L = trajectoryLoss(graph, plan, graphIds.length, graphIds); // [R], policy, with graph
-        const ref = referenceLoss(reference, schedule, batch.prompts, graph, plan, graphIds.length, graphIds, o.referenceOver); // [R]
+        const ref = referenceLoss(reference, schedule, conditionOf(fn, batch), graph, plan, graphIds.length, graphIds, o.referenceOver); // [R]
         const wIdx = int64(at(w.map((i, b) => b * n + i)));
         const lIdx = int64(at(l.map((i, b) => b * n + i)));
         const refDiff = ref.indexSelect(0, wIdx).sub(ref.indexSelect(0, lIdx)); // ref_w − ref_l

@@ -2,14 +2,15 @@
 // the same image–caption data as SFT-Diffusion-Sharpening (METHOD.md, "Standard fine-tuning"): the
 // baseline SFT-Sharpening is compared with (the paper's Fig. 4). No reward, no reference.
 import { z } from 'zod';
-import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
 import { diffusionLoss } from '../pretrain.js';
 import type { FinetuneMethod } from '../method.js';
+import { dropCaptions, methodShape } from './sharpening-options.js';
 
 export const standardFtOptionsSchema = z.object({
-  /** probability of replacing a caption by '' (keeps classifier-free guidance trained; 0 = off, the default) */
-  condDropout: z.number().min(0).max(1).default(0),
+  /** the share of captions replaced by '' (keeps the unconditional branch used by guidance trained),
+   *  the same field and default as Diffusion-Sharpening's (sharpening-options.ts) */
+  captionDropout: methodShape.captionDropout,
 }).strict();
 export type StandardFtOptions = z.infer<typeof standardFtOptionsSchema>;
 
@@ -33,12 +34,7 @@ export const standardFt: FinetuneMethod<StandardFtOptions, Batch> = {
   },
 
   async loss(ctx, batch) {
-    let prompts = batch.prompts;
-    if (ctx.options.condDropout > 0) {
-      // drawn from the torch generator, so that a resumed run replays it
-      const drop = torch.tidy(() => torch.rand([prompts.length]).lt(ctx.options.condDropout).toTypedArray());
-      prompts = prompts.map((p, i) => (drop[i] ? '' : p));
-    }
+    const prompts = dropCaptions(batch.prompts, ctx.options.captionDropout);
     return { loss: diffusionLoss(ctx.model, ctx.schedule, batch.x0, prompts), logs: {} };
   },
 

@@ -90,7 +90,7 @@ test('SFT: the chosen trajectory is the best by reward per example, not across t
   }
   await assert.rejects(
     sftSharpeningLoss(model, schedule, scheduler, { x0: x0Batch(2), prompts }, reward, { select: 'median' as never }),
-    /unknown select 'median'/,
+    /option: select: Invalid option: expected one of "best"\|"worst"/,
   );
   model.dispose();
 });
@@ -346,7 +346,7 @@ test("target 'x0': the same loss as 'noise' at m = 1; at the second step the ε 
   assert.ok(Math.abs(gotX0 - want.x0) < 1e-4 * Math.max(1, want.x0), `${gotX0} vs ${want.x0}`);
   assert.ok(Math.abs(gotNoise - want.noise) < 1e-4 * Math.max(1, want.noise), `${gotNoise} vs ${want.noise}`);
   assert.ok(Math.abs(gotX0 - gotNoise) > 1e-6, 'the two targets differ once the trajectory has taken a step');
-  await assert.rejects(one({ m: 1, target: 'bogus' as never }), /unknown target 'bogus'/);
+  await assert.rejects(one({ m: 1, target: 'bogus' as never }), /option: target: Invalid option: expected one of "noise"\|"x0"/);
   model.dispose();
 });
 
