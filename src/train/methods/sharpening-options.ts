@@ -34,6 +34,11 @@ export const sharpeningLossShape = {
   /** RLHF: the reference loss at the first unrolled step ('first', the authors') or over the same
    *  m' steps as the policy's ('all': the loss is then exactly log 2 at the start) */
   referenceOver: z.enum(['first', 'all']).default('first'),
+  /** RLHF: λ ≥ 0, the weight of the winner's own trajectory loss L_w added to the DPO loss (0: the
+   *  paper's loss). An option of this project (DPO + NLL, Pang et al. 2024, arXiv 2404.19733): it keeps
+   *  the winner's denoising loss low, so the DPO term cannot move the policy only by pushing the loser
+   *  away. */
+  winnerWeight: z.number().min(0).default(0),
   /** SFT: which trajectory the loss trains, 'best' (METHOD.md step 5: argmax_i R_i) or 'worst'
    *  (argmin_i R_i: a diagnostic of this project, not the paper's method) */
   select: z.enum(['best', 'worst']).default('best'),
@@ -68,7 +73,7 @@ export const methodShape = {
   captionDropout: z.number().min(0).max(1).default(0.2),
 };
 
-const { beta, referenceOver, select, ...coreLoss } = sharpeningLossShape;
+const { beta, referenceOver, winnerWeight, select, ...coreLoss } = sharpeningLossShape;
 
 /** The options of SFT-Diffusion-Sharpening. */
 export const sftSharpeningShape = { ...coreLoss, ...methodShape, select };
@@ -81,6 +86,7 @@ export const rlhfSharpeningShape = {
   n: sharpeningLossShape.n.unwrap().min(2).default(3),
   beta,
   referenceOver,
+  winnerWeight,
   /**
    * how each generated image is noised to x_t: 'generation' (the default, the authors' code,
    * train_rlhf_diffusion_sharpen_sdxl.py: add_noise(latents, noise, t) with the noise x_T the image

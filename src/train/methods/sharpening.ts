@@ -478,7 +478,12 @@ export async function rlhfSharpeningLoss(
         const refDiff = ref.indexSelect(0, wIdx).sub(ref.indexSelect(0, lIdx)); // ref_w − ref_l
         const modelDiff = L.indexSelect(0, wIdx).sub(L.indexSelect(0, lIdx)); // L_w − L_l
         // −log σ(β((ref_w − ref_l) − (L_w − L_l))), mean over prompts
-        return torch.F.logsigmoid(refDiff.sub(modelDiff).mul(o.beta)).neg().mean();
+        const dpo = torch.F.logsigmoid(refDiff.sub(modelDiff).mul(o.beta)).neg().mean();
+        // + λ · mean_b L_w (winnerWeight, this project's option; 0 by default): the winner's own
+        // denoising loss, as SFT-Sharpening trains it, anchors the policy where the DPO term alone
+        // can lower the loser's likelihood without bound (the DPO + NLL form of Pang et al. 2024,
+        // "Iterative Reasoning Preference Optimization", arXiv 2404.19733, eq. 2)
+        return o.winnerWeight > 0 ? dpo.add(L.indexSelect(0, wIdx).mean().mul(o.winnerWeight)) : dpo;
       }),
       rankRewards,
     );
