@@ -1,4 +1,4 @@
-// RLHF-Sharpening re-noises each generated image with the noise that generated it (the authors'
+// The options of the Sharpening methods: RLHF-Sharpening re-noises each generated image with the noise that generated it (the authors'
 // train_rlhf_diffusion_sharpen_sdxl.py; METHOD.md RLHF step 2), captions drop out for the networks
 // only, and SFT-Sharpening is unchanged by both.
 import { test } from 'node:test';
@@ -180,4 +180,32 @@ test('SFT-Sharpening with captionDropout 0 is the loss of METHOD.md, unchanged; 
   direct.dispose();
   images.dispose();
   model.dispose();
+});
+
+test('RLHF winnerWeight λ adds λ · mean L_w to the DPO loss (linear in λ, positive, 0 by default)', async () => {
+  const model = colourModel(6, 30);
+  const reference = frozenCopy(model);
+  const schedule = noiseSchedule(model);
+  const scheduler = makeModelScheduler(model, 'ddim', schedule);
+  torch.manualSeed(2);
+  const x0 = torch.tidy(() => torch.rand([6, 3, 8, 8]).mul(2).sub(1));
+  const noise = torch.randn([6, 3, 8, 8]);
+  const lossAt = async (winnerWeight: number) => {
+    const r = await rlhfSharpeningLoss(model, reference, schedule, scheduler, { x0, prompts: [PROMPTS[0]!, PROMPTS[1]!] },
+      redness as RewardFn, { n: 3, m: 2, S: 5, referenceOver: 'all', winnerWeight }, { t: [400, 700], noise });
+    const v = r.loss.item();
+    r.loss.dispose();
+    return v;
+  };
+  const l0 = await lossAt(0);
+  assert.ok(Math.abs(l0 - Math.log(2)) < 1e-5, `policy = reference: log 2, got ${l0}`);
+  const l1 = await lossAt(10);
+  const l2 = await lossAt(20);
+  assert.ok(l1 - l0 > 1e-4, `the winner's loss is positive: ${l1 - l0}`);
+  assert.ok(Math.abs((l2 - l0) - 2 * (l1 - l0)) < 1e-4 * Math.abs(l1 - l0) + 1e-6, `linear in λ: ${l1 - l0}, ${l2 - l0}`);
+  assert.equal(rlhfSharpeningOptionsSchema.parse({}).winnerWeight, 0);
+  for (const x of [x0, noise]) x.dispose();
+  schedule.dispose();
+  model.dispose();
+  reference.dispose();
 });
