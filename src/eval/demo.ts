@@ -1,90 +1,67 @@
 // The main job (`npx sharpen demo`, the README's `npm run demo`): from the shipped base checkpoint,
 // RLHF-Diffusion-Sharpening (METHOD.md) with the compositional reward on the embedded world, then
 // the base and the fine-tuned model evaluated on the same held-out prompts and the same initial
-// noises with every metric available, and a report: before/after grids, the metrics table with
-// paired 95% intervals and the NFE per image, the reward curve of training.
+// noises with every metric available, and a report: the metrics table with paired 95% intervals and
+// the NFE per image, the reward curve of training, the evaluation images whose score changed most
+// (base and fine-tuned side by side, with their scores) and before/after grids.
 //
 // With `seeds` (several training seeds) it trains one run per seed, evaluates each on the same
 // prompts and noises, pools them in the table and adds each metric's difference per seed with its
 // t interval over seeds (METHOD.md "Measuring": several seeds, mean and 95% interval).
 //
 // Run folder (default runs/demo): finetune/ (the run: checkpoints, metrics.jsonl, the model; with
-// `seeds`, finetune-s<seed>/ per seed), grid-base.png, grid-finetuned.png, report.html, result.json.
+// `seeds`, finetune-s<seed>/ per seed), pairs/ (the side-by-side images and pairs.json), grid-base.png,
+// grid-finetuned.png, report.html, result.json.
 // Re-running resumes the runs that are there (same settings; a finished run is only re-evaluated);
 // `fresh` moves the folder aside first (runs/demo.<time>), so no run is ever overwritten.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import { TextToImageModel } from '../models/t2i.js';
 import { generate } from '../models/generate.js';
-import { finetune, type FinetuneSummary } from '../train/loop.js';
+import { finetune, LoopConfigSchema, resolveFinetuneConfig, type FinetuneConfig, type FinetuneSummary } from '../train/loop.js';
 import { availableMetricRewards, DEFAULT_METRICS, metricColumns } from './metrics.js';
 import { CATEGORIES } from '../world/vocab.js';
 import { evaluateModel, perPromptMeans, pooledPerPromptMeans, selectPrompts, type EvalResult } from './model-eval.js';
 import { writeGrid } from './grid.js';
+import { countChanges, orderByChange, PAIRS_SHOWN, writePairs } from './pairs.js';
 import { meanInterval, meanOfValues, pairedDifference, type Interval } from './stats.js';
 import { renderReport, type ReportBlock } from './report.js';
+import { heldOutCurveBlock, heldOutCurveByTimeBlock } from './held-out-curve.js';
 import { readJsonl } from '../util/jsonl.js';
 import { repeatEach } from '../util/arrays.js';
 
+/**
+ * The demo's own settings. What it trains is not declared here: it is the fine-tuning preset
+ * `config` (configs/demo.yaml, a flat `sharpen finetune` config over the same schemas as every run:
+ * the loop's fields and the method's options), with any other key of the input as an override of
+ * that preset. So `npx sharpen finetune --config configs/demo.yaml --out DIR` trains exactly what
+ * the demo trains.
+ */
 export const DemoConfigSchema = z.object({
   /** the run folder */
   out: z.string().min(1).default('runs/demo'),
   /** the SQLite run store the fine-tuning run is recorded in */
   store: z.string().min(1).default('runs/store.sqlite'),
-  /** the starting checkpoint */
-  base: z.string().min(1).default('checkpoints/base'),
-  /** the reward RLHF-Sharpening trains on */
-  reward: z.string().min(1).default('compositional'),
-  /** optimizer steps of fine-tuning */
-  steps: z.number().int().positive().default(120),
-  /** prompts per step */
-  batch: z.number().int().positive().default(4),
-  /** LoRA rank on the UNet (0 = full fine-tuning). Full fine-tuning with Adam moved this small model
-   *  off its optimum within ~20 steps at lr ≥ 1e-5 (the rollouts' reward fell from 0.64 to 0.42) and
-   *  did nothing at lr 3e-6 (results/sharpening/README.md) */
-  loraRank: z.number().int().min(0).default(8),
-  /** 5e-5: over five training seeds it raised the held-out score in every one (results/sharpening/
-   *  README.md, session 7); at 1e-4 the outcome depended on the seed (+0.019 to −0.013; session 6) */
-  lr: z.number().positive().default(5e-5),
-  /** Diffusion-Sharpening's n, m, S and β (METHOD.md) */
-  n: z.number().int().min(2).default(3),
-  m: z.number().int().positive().default(3),
-  S: z.number().int().positive().default(10),
-  beta: z.number().positive().default(2500),
-  /** the reference over the same m' steps as the policy, so that the loss is exactly log 2 at the
-   *  start; with the authors' 'first' it starts at ≈ 20 (a one-step against an m'-step mean, times β) */
-  referenceOver: z.enum(['first', 'all']).default('all'),
-  /** the regression target of the unrolled steps and whether x is detached between them (METHOD.md's
-   *  'noise' and false by default; results/sharpening/README.md measures 'x0' with detaching) */
-  target: z.enum(['noise', 'x0']).default('noise'),
-  detachBetweenSteps: z.boolean().default(false),
-  /**
-   * what ranks the n trajectories: 'image' (the reward of the generated images themselves, this
-   * project's option) or 'trajectory' (METHOD.md: the reward of the unrolled steps' x̂0). 'image' is
-   * the default because it is the one measured to raise the held-out score (results/sharpening/
-   * README.md, run l); ranked by x̂0, the trajectories at large t are ranked by the network's own
-   * error, which the loss then trains against (src/train/methods/sharpening-options.ts).
-   */
-  rankBy: z.enum(['trajectory', 'image']).default('image'),
-  /** t is drawn from [0, tMax) (null: METHOD.md's [0, T)); with rankBy 'trajectory', t < 150 keeps
-   *  the ranking away from large t (see rankBy) */
-  tMax: z.number().int().positive().nullable().default(null),
-  seed: z.number().int().min(0).default(0),
+  /** the fine-tuning preset (YAML, flat finetune config keys) */
+  config: z.string().min(1).default('configs/demo.yaml'),
+  /** the training seed (null: the preset's) */
+  seed: z.number().int().min(0).nullable().default(null),
   /** several training seeds instead of `seed` (a list, or "0,1,2" from the command line): one run per
    *  seed, the table pooled over them, each metric's difference per seed and its t interval over
    *  seeds; null: the one run of `seed` */
   seeds: z.preprocess(
-    (v) => (typeof v === 'string' ? v.split(',').map((x) => (x.trim() === '' ? NaN : Number(x))) : v),
+    (v) => (typeof v === 'string' ? v.split(',').map((x) => (x.trim() === '' ? NaN : Number(x))) : typeof v === 'number' ? [v] : v),
     z.array(z.number().int().min(0)).min(2, 'at least two seeds (one run: use seed)')
       .refine((a) => new Set(a).size === a.length, 'the seeds must differ').nullable(),
   ).default(null),
   /** held-out prompts per category for the evaluation (the test split) */
-  evalPerCategory: z.number().int().positive().default(25),
-  evalImagesPerPrompt: z.number().int().positive().default(2),
-  evalSeed: z.number().int().min(0).default(1234),
+  testPerCategory: z.number().int().positive().default(25),
+  testImagesPerPrompt: z.number().int().positive().default(2),
+  testSeed: z.number().int().min(0).default(1234),
   /** prompts per category in the before/after grids (4 seeds each) */
   gridPerCategory: z.number().int().positive().default(2),
 }).strict();
@@ -158,46 +135,84 @@ export interface DemoOptions {
   command?: string[];
 }
 
-export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}): Promise<DemoResult> {
-  if (input.seed !== undefined && input.seeds !== undefined && input.seeds !== null) {
+/** The held-out curves of the runs (their eval.jsonl, written when the preset sets evalEvery). */
+function heldOutBlocks(dirs: string[], seeds: number[]): ReportBlock[] {
+  const charts = dirs.flatMap((d, i) => {
+    const title = `held-out compositional score during training (val prompts, fixed noises)${dirs.length > 1 ? `, seed ${seeds[i]}` : ''}`;
+    return [heldOutCurveBlock(join(d, 'eval.jsonl'), { title }), heldOutCurveByTimeBlock(join(d, 'eval.jsonl'), { title })];
+  }).filter((b): b is ReportBlock => b !== null);
+  return charts.length ? [{ kind: 'heading', text: 'Held-out score during training' }, ...charts] : [];
+}
+
+/** The method's options of a resolved config, as "k = v, …" (the keys that are not the loop's). */
+function methodOptionsText(train: FinetuneConfig): string {
+  return Object.entries(train).filter(([k]) => !(k in LoopConfigSchema.shape)).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ');
+}
+
+/** What runDemo takes: the demo's settings and, beside them, overrides of the preset's keys. */
+export type DemoInput = Partial<DemoConfig> & Record<string, unknown>;
+
+const DEMO_KEYS = Object.keys(DemoConfigSchema.shape);
+
+/** The preset file with the overrides over it, checked as `sharpen finetune` checks its config. */
+export function demoTrainingConfig(cfg: DemoConfig, overrides: Record<string, unknown>): FinetuneConfig {
+  let preset: unknown;
+  try {
+    preset = parseYaml(readFileSync(cfg.config, 'utf8'));
+  } catch (e) {
+    throw new Error(`demo config: the preset ${cfg.config} cannot be read as YAML (${(e as Error).message})`);
+  }
+  if (typeof preset !== 'object' || preset === null || Array.isArray(preset)) throw new Error(`demo config: the preset ${cfg.config} is not a mapping of finetune config keys`);
+  const raw: Record<string, unknown> = { ...(preset as Record<string, unknown>), ...overrides, out: cfg.out, store: cfg.store };
+  if (cfg.seed !== null) raw.seed = cfg.seed;
+  try {
+    return resolveFinetuneConfig(raw).config;
+  } catch (e) {
+    throw new Error(`demo config (${cfg.config} with the overrides ${JSON.stringify(overrides)}): ${(e as Error).message.replace(/^finetune config: /, '')}`);
+  }
+}
+
+export async function runDemo(input: DemoInput, opts: DemoOptions = {}): Promise<DemoResult> {
+  if (input.seed !== undefined && input.seed !== null && input.seeds !== undefined && input.seeds !== null) {
     throw new Error('demo config: seed and seeds exclude each other (seeds trains one run per seed in the list; give the list alone)');
   }
-  const parsed = DemoConfigSchema.safeParse(input);
+  const demoPart: Record<string, unknown> = {};
+  const overrides: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input)) if (v !== undefined) (DEMO_KEYS.includes(k) ? demoPart : overrides)[k] = v;
+  const parsed = DemoConfigSchema.safeParse(demoPart);
   if (!parsed.success) {
     throw new Error('demo config: ' + parsed.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; '));
   }
   const cfg = parsed.data;
+  const train = demoTrainingConfig(cfg, overrides); // checked whole before any work
   const log = opts.log ?? ((m: string) => console.error(m));
   const out = resolve(cfg.out);
-  if (!existsSync(join(cfg.base, 'model.safetensors'))) throw new Error(`demo: no base checkpoint at ${cfg.base} (model.safetensors missing)`);
+  if (!existsSync(join(train.base, 'model.safetensors'))) throw new Error(`demo: no base checkpoint at ${train.base} (model.safetensors missing)`);
   if (opts.fresh && existsSync(out)) await moveAside(out, log);
   await mkdir(out, { recursive: true });
-  const seeds = cfg.seeds ?? [cfg.seed];
+  const seeds = cfg.seeds ?? [train.seed];
   const multi = cfg.seeds !== null;
-  log(`demo: config ${JSON.stringify(cfg)}`);
+  log(`demo: config ${JSON.stringify(cfg)}; training ${JSON.stringify(train)}`);
 
-  // ---- 1. RLHF-Diffusion-Sharpening from the base checkpoint, once per training seed
+  // ---- 1. fine-tuning from the base checkpoint with the preset, once per training seed
   const runs: { seed: number; dir: string; summary: FinetuneSummary }[] = [];
   for (const [i, seed] of seeds.entries()) {
     const dir = multi ? join(out, `finetune-s${seed}`) : join(out, 'finetune');
     const resume = existsSync(join(dir, 'finetune-config.json'));
     if (multi) log(`demo: training seed ${seed} (${i + 1} of ${seeds.length})`);
     if (resume) log(`demo: resuming the run in ${dir} (pass --fresh to start clean; the old run is kept aside)`);
-    const { summary } = await finetune({
-      method: 'rlhf-sharpening', reward: cfg.reward, base: cfg.base, out: dir, steps: cfg.steps, batch: cfg.batch, lr: cfg.lr,
-      seed, n: cfg.n, m: cfg.m, S: cfg.S, beta: cfg.beta, tMax: cfg.tMax, rankBy: cfg.rankBy, referenceOver: cfg.referenceOver,
-      target: cfg.target, detachBetweenSteps: cfg.detachBetweenSteps, loraRank: cfg.loraRank, checkpointEvery: 20, store: cfg.store,
-    }, { resume, log, ...(opts.command ? { command: opts.command } : {}) });
+    const { summary } = await finetune({ ...train, out: dir, seed }, { resume, log, ...(opts.command ? { command: opts.command } : {}) });
     runs.push({ seed, dir, summary });
   }
 
   // ---- 2. the base and every fine-tuned model on the same prompts and initial noises, every metric available
   const { rewards, missing } = await availableMetricRewards(DEFAULT_METRICS, (m) => log(`demo: ${m}`));
-  const base = await TextToImageModel.load(cfg.base);
+  const base = await TextToImageModel.load(train.base);
   let tuned: TextToImageModel | null = null; // the first run's model, for the grids
   try {
     const evalOpts = {
-      split: 'test', perCategory: cfg.evalPerCategory, imagesPerPrompt: cfg.evalImagesPerPrompt, seed: cfg.evalSeed, metrics: rewards, progress: true,
+      split: 'test', perCategory: cfg.testPerCategory, imagesPerPrompt: cfg.testImagesPerPrompt, seed: cfg.testSeed, metrics: rewards, progress: true,
+      keepImages: true, // for the side-by-side pairs (step 3)
     };
     log('demo: evaluating the base model');
     const rBase = await evaluateModel(base, evalOpts);
@@ -228,16 +243,22 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
     });
     for (const name of Object.keys(missing)) rows.push({ metric: name, base: null, finetuned: null, diff: null });
 
-    // ---- 3. before/after grids: the same prompts and initial noises
+    // ---- 3. before/after: the evaluation's images whose score changed most, side by side (the same
+    // prompt and initial noise; with several seeds, the first seed's model), and grids
+    const changed = orderByChange(rBase.samples, rTuned[0]!.samples);
+    const counts = countChanges(changed);
+    const written = await writePairs(join(out, 'pairs'), changed.slice(0, PAIRS_SHOWN), rBase.images!, rTuned[0]!.images!, {
+      ...counts, total: changed.length, seed: seeds[0], testSeed: cfg.testSeed,
+    });
     const gridPrompts = selectPrompts('test', cfg.gridPerCategory).map((p) => p.prompt);
     const seedsPerPrompt = 4;
     const prompts = repeatEach(gridPrompts, seedsPerPrompt);
     const labels = prompts.map((p, i) => (i % seedsPerPrompt === 0 ? p : ''));
     for (const [name, model] of [['base', base], ['finetuned', tuned!]] as const) {
-      torch.manualSeed(cfg.evalSeed);
+      torch.manualSeed(cfg.testSeed);
       const g = generate(model, prompts);
       try {
-        await writeGrid(join(out, `grid-${name}.png`), g.images, labels, { cols: seedsPerPrompt });
+        await writeGrid(join(out, `grid-${name}.png`), g.images, labels, { cols: seedsPerPrompt, labelLines: 'fit' });
       } finally {
         g.images.dispose();
       }
@@ -255,7 +276,7 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
     const summary = runs[0]!.summary;
     const cost = multi
       ? `training seeds ${seeds.join(', ')}; ${runs.map((r) => r.summary.wallClockSec.toFixed(0)).join(' + ')} s of training, ${runs.map((r) => r.summary.trainingNfe).join(' + ')} training NFE.`
-      : `seed ${cfg.seed}; ${summary.wallClockSec.toFixed(0)} s of training, ${summary.trainingNfe} training NFE.`;
+      : `seed ${seeds[0]}; ${summary.wallClockSec.toFixed(0)} s of training, ${summary.trainingNfe} training NFE.`;
     const seedBlocks: ReportBlock[] = multi ? [
       { kind: 'heading', text: 'Over training seeds' },
       {
@@ -272,8 +293,9 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
         { name: 'best of n', points: smooth(series('rewardBest')) },
         { name: 'worst of n', points: smooth(series('rewardWorst')) },
       ];
+    const tunedName = multi ? `fine-tuned (seed ${seeds[0]})` : 'fine-tuned';
     const blocks: ReportBlock[] = [
-      { kind: 'paragraph', text: `RLHF-Diffusion-Sharpening of ${cfg.base} with the '${cfg.reward}' reward: ${summary.steps} steps of ${cfg.batch} prompts, n = ${cfg.n}, m = ${cfg.m}, S = ${cfg.S}, β = ${cfg.beta}, ${cfg.tMax === null ? 't over [0, T)' : `t < ${cfg.tMax}`}, trajectories ranked by ${cfg.rankBy === 'image' ? 'the reward of the generated images' : 'the reward of their x̂0'}, reference over ${cfg.referenceOver === 'all' ? "the same m' steps" : 'the first step'}, ${cfg.loraRank ? `LoRA rank ${cfg.loraRank}` : 'full fine-tuning'}, lr ${cfg.lr}, ${cost}` },
+      { kind: 'paragraph', text: `${train.method} of ${train.base} with the '${train.reward}' reward (preset ${cfg.config}): ${summary.steps} steps of ${train.batch} prompts, ${train.loraRank ? `LoRA rank ${train.loraRank}` : 'full fine-tuning'}, lr ${train.lr}; the method's options: ${methodOptionsText(train)}. ${cost}` },
       { kind: 'heading', text: 'Held-out metrics (test split, same prompts and initial noises)' },
       {
         kind: 'table',
@@ -283,20 +305,38 @@ export async function runDemo(input: Partial<DemoConfig>, opts: DemoOptions = {}
             r.diff ? fmt(r.diff.mean) : null, r.diff ? `[${r.diff.lo.toFixed(4)}, ${r.diff.hi.toFixed(4)}]` : null]),
           ['NFE per image', rBase.nfePerImage, rTuned[0]!.nfePerImage, null, null],
         ],
-        caption: `${cfg.evalPerCategory} test prompts per category × ${cfg.evalImagesPerPrompt} images, seed ${cfg.evalSeed}; intervals: paired t over prompts. ` +
+        caption: `${cfg.testPerCategory} test prompts per category × ${cfg.testImagesPerPrompt} images, seed ${cfg.testSeed}; intervals: paired t over prompts. ` +
           (multi ? `Fine-tuned: each prompt's mean over the ${seeds.length} training seeds. ` : '') +
           (Object.keys(missing).length ? `n/a: ${Object.entries(missing).map(([k, v]) => `${k} (${v})`).join('; ')}` : ''),
       },
       ...seedBlocks,
+      ...heldOutBlocks(runs.map((r) => r.dir), seeds),
       { kind: 'heading', text: 'Reward during training' },
       {
         kind: 'chart',
         series: rewardSeries,
-        options: { title: `${cfg.reward} reward of the rollouts (moving average of 10 steps)`, xLabel: 'step', yLabel: 'reward' },
+        options: { title: `${train.reward} reward of the rollouts (moving average of 10 steps)`, xLabel: 'step', yLabel: 'reward' },
       },
       { kind: 'chart', series: [{ name: 'loss', points: smooth(series('loss')) }], options: { title: 'training loss (moving average of 10 steps)', xLabel: 'step', yLabel: 'loss' } },
-      { kind: 'heading', text: 'Samples: the same prompts and initial noises, before and after' },
-      { kind: 'images', items: [{ src: 'grid-base.png', caption: 'base' }, { src: 'grid-finetuned.png', caption: multi ? `fine-tuned (seed ${seeds[0]})` : 'fine-tuned' }] },
+      { kind: 'heading', text: 'Samples: what fine-tuning changed (the same prompts and initial noises, before and after)' },
+      {
+        kind: 'pairs', left: 'base', right: tunedName,
+        rows: written.pairs.map((p) => ({
+          label: p.prompt, note: p.category,
+          left: { src: `pairs/${p.baseFile}`, score: p.base }, right: { src: `pairs/${p.finetunedFile}`, score: p.finetuned },
+        })),
+        caption: `The ${written.pairs.length} of the ${changed.length} evaluation images (${cfg.testPerCategory} test prompts per category, ` +
+          `${cfg.testImagesPerPrompt} image${cfg.testImagesPerPrompt === 1 ? '' : 's'} each, seed ${cfg.testSeed}) whose compositional score (the world's evaluator) changed most, the largest ` +
+          `|change| first, gains and losses alike: ${counts.improved} improved, ${counts.worsened} worsened, ${counts.same} stayed the same. ` +
+          `Each row: the same prompt and initial noise; images enlarged ×${written.scale}.`,
+      },
+      {
+        kind: 'images',
+        items: [
+          { src: 'grid-base.png', caption: `base: ${cfg.gridPerCategory} test prompts per category (rows), 4 initial noises each` },
+          { src: 'grid-finetuned.png', caption: `${tunedName}: the same prompts and initial noises` },
+        ],
+      },
       { kind: 'code', text: `${(opts.command ?? ['npx', 'sharpen', 'demo']).join(' ')}\n${JSON.stringify(cfg, null, 2)}` },
     ];
     const report = join(out, 'report.html');

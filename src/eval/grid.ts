@@ -11,8 +11,8 @@ export interface GridOptions {
   cols?: number;
   /** pixel scale of each image (default 3) */
   scale?: number;
-  /** text lines under each image (default 3) */
-  labelLines?: number;
+  /** text lines under each image (default 3; 'fit': as many as the longest label needs, so no label is cut) */
+  labelLines?: number | 'fit';
   /** a title above the grid */
   title?: string;
 }
@@ -34,7 +34,8 @@ export function makeGrid(images: Tensor, labels: string[], opts: GridOptions = {
   const rows = Math.ceil(n / cols);
   const pad = 4;
   const cellW = Math.max(w * scale, 8 * ADVANCE);
-  const lines = opts.labelLines ?? 3;
+  const chars = Math.floor(cellW / ADVANCE);
+  const lines = opts.labelLines === 'fit' ? Math.max(1, ...labels.map((l) => wrapText(l, chars).length)) : (opts.labelLines ?? 3);
   const labelH = lines * (GLYPH_H + 2);
   const titleH = opts.title ? GLYPH_H + 2 * pad : 0;
   const width = pad + cols * (cellW + pad);
@@ -56,7 +57,7 @@ export function makeGrid(images: Tensor, labels: string[], opts: GridOptions = {
         }
       }
     }
-    const text = wrapText(labels[i]!, Math.floor(cellW / ADVANCE)).slice(0, lines);
+    const text = wrapText(labels[i]!, chars).slice(0, lines);
     const lx = pad + (i % cols) * (cellW + pad);
     text.forEach((line, k) => drawText(data, width, height, line, lx, y0 + h * scale + pad + k * (GLYPH_H + 2), [0, 0, 0], cellW));
   }

@@ -34,6 +34,9 @@ export interface EvalOptions {
    *  a sample a reward could not score is left out of that reward's mean and counted) */
   metrics?: Reward[];
   progress?: boolean;
+  /** also return every sampled image (EvalResult.images, in the order of the samples), e.g. to show
+   *  the base and a fine-tuned model side by side on the same prompts and noises */
+  keepImages?: boolean;
 }
 
 export interface CategoryScore {
@@ -53,6 +56,8 @@ export interface EvalResult {
   metrics: Record<string, { mean: number | null; unscored: number }>;
   /** every image's score, for intervals: { prompt, category, seen, score, metrics (NaN: unscored) } */
   samples: EvalSample[];
+  /** with keepImages: every sampled image, images[i] the one samples[i] scores */
+  images?: RgbImage[];
 }
 
 export interface EvalSample {
@@ -110,6 +115,7 @@ export async function evaluateModel(model: TextToImageModel, opts: EvalOptions =
   model.train(false);
   torch.manualSeed(opts.seed ?? 0);
   const samples: EvalResult['samples'] = [];
+  const kept: RgbImage[] | null = opts.keepImages ? [] : null;
   let nfe = 0;
   const progress = opts.progress ? new Progress({ total: jobs.length, label: 'eval', unit: 'img' }) : null;
   for (let i = 0; i < jobs.length; i += bs) {
@@ -132,6 +138,7 @@ export async function evaluateModel(model: TextToImageModel, opts: EvalOptions =
       r.images.dispose();
     }
     chunk.forEach((j, k) => samples.push({ ...j, score: evaluateImage(imgs[k]!, j.prompt, j.category).score, metrics: extra[k]! }));
+    kept?.push(...imgs);
     progress?.update(Math.min(jobs.length, i + bs));
   }
   progress?.finish();
@@ -153,5 +160,5 @@ export async function evaluateModel(model: TextToImageModel, opts: EvalOptions =
     const ok = vals.filter((v) => Number.isFinite(v));
     metrics[reward.name] = { mean: mean(ok), unscored: vals.length - ok.length };
   }
-  return { categories, mean: mean(CATEGORIES.map((c) => categories[c].score)) ?? 0, nfePerImage: nfe, metrics, samples };
+  return { categories, mean: mean(CATEGORIES.map((c) => categories[c].score)) ?? 0, nfePerImage: nfe, metrics, samples, ...(kept ? { images: kept } : {}) };
 }

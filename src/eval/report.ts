@@ -22,7 +22,18 @@ export type ReportBlock =
   | { kind: 'table'; columns: string[]; rows: (string | number | null)[][]; caption?: string }
   | { kind: 'chart'; series: Series[]; options: ChartOptions }
   | { kind: 'images'; items: { src: string; caption: string }[] }
+  | { kind: 'pairs'; left: string; right: string; rows: PairRow[]; caption?: string }
   | { kind: 'code'; text: string };
+
+/** One row of a 'pairs' block: two images of the same prompt (e.g. base and fine-tuned on the same
+ *  initial noise), each with its score; the row shows the prompt in full and right − left, signed. */
+export interface PairRow {
+  label: string;
+  /** a second, smaller line under the label (e.g. the category) */
+  note?: string;
+  left: { src: string; score: number };
+  right: { src: string; score: number };
+}
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 
@@ -90,6 +101,29 @@ function cell(v: string | number | null): string {
   return escapeHtml(v);
 }
 
+function signed(v: number): string {
+  return `${v > 0 ? '+' : v < 0 ? '\u2212' : '±'}${Math.abs(v).toFixed(4)}`;
+}
+
+/** A 'pairs' block as a table: rank, the prompt as text, the two images with their scores, the change. */
+function pairsTable(b: Extract<ReportBlock, { kind: 'pairs' }>): string {
+  const img = (side: string, x: { src: string; score: number }) =>
+    `<td><figure><img src="${escapeHtml(x.src)}" alt="${escapeHtml(side)}"><figcaption>${escapeHtml(side)}: ${x.score.toFixed(4)}</figcaption></figure></td>`;
+  return [
+    '<table class="pairs">',
+    b.caption ? `<caption>${escapeHtml(b.caption)}</caption>` : '',
+    `<tr><th>#</th><th>prompt</th><th>${escapeHtml(b.left)}</th><th>${escapeHtml(b.right)}</th><th>change</th></tr>`,
+    ...b.rows.map((r, i) => {
+      const change = r.right.score - r.left.score;
+      const cls = change > 0 ? 'up' : change < 0 ? 'down' : 'same';
+      return `<tr data-change="${change}"><td>${i + 1}</td>` +
+        `<td class="prompt">${escapeHtml(r.label)}${r.note ? `<br><small>${escapeHtml(r.note)}</small>` : ''}</td>` +
+        `${img(b.left, r.left)}${img(b.right, r.right)}<td class="${cls}">${signed(change)}</td></tr>`;
+    }),
+    '</table>',
+  ].join('\n');
+}
+
 /** The whole report as one HTML document. */
 export function renderReport(title: string, blocks: ReportBlock[]): string {
   const body = blocks.map((b) => {
@@ -114,6 +148,8 @@ export function renderReport(title: string, blocks: ReportBlock[]): string {
         return `<div class="images">${b.items
           .map((i) => `<figure><img src="${escapeHtml(i.src)}" alt="${escapeHtml(i.caption)}"><figcaption>${escapeHtml(i.caption)}</figcaption></figure>`)
           .join('')}</div>`;
+      case 'pairs':
+        return pairsTable(b);
     }
   });
   return `<!doctype html>
@@ -126,6 +162,10 @@ th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 caption { caption-side: bottom; font-size: 0.9em; color: #555; padding-top: 4px; }
 .images { display: flex; flex-wrap: wrap; gap: 16px; }
 figure { margin: 0; } figure img { image-rendering: pixelated; max-width: 520px; }
+table.pairs td { vertical-align: middle; text-align: center; }
+table.pairs td.prompt { text-align: left; max-width: 380px; }
+table.pairs figure img { display: block; margin: 0 auto; }
+td.up { color: #1a7f37; font-weight: bold; } td.down { color: #c62828; font-weight: bold; } td.same { color: #777; }
 pre { background: #f6f6f6; padding: 8px; overflow-x: auto; }
 </style></head>
 <body><h1>${escapeHtml(title)}</h1>
