@@ -59,12 +59,16 @@ row() { "$@" || echo "[compare] $2: FAILED (see $OUT/$2.err or $OUT/eval-$2.err)
 row evaluate base --ckpt checkpoints/base
 
 # fine-tuning: zero extra NFE at inference
-row finetune standard-ft standard-ft --data world
-row finetune sft-sharpening sft-sharpening --data world --reward "$REWARD" ${SFT_SET:-}
-row finetune rlhf-sharpening rlhf-sharpening --reward "$REWARD" ${RLHF_SET:---set tMax=150 --set referenceOver=all}
+# the settings results/compare/ was measured with, where a default has changed since: no caption
+# dropout, and RLHF rollouts with the model's own guidance, re-noised with fresh noise
+NO_DROP="--set captionDropout=0"
+RLHF_AS_MEASURED="$NO_DROP --set renoise=fresh --set rolloutGuidance=null"
+row finetune standard-ft standard-ft --data world $NO_DROP
+row finetune sft-sharpening sft-sharpening --data world --reward "$REWARD" $NO_DROP ${SFT_SET:-}
+row finetune rlhf-sharpening rlhf-sharpening --reward "$REWARD" $RLHF_AS_MEASURED ${RLHF_SET:---set tMax=150 --set referenceOver=all}
 # the same, its trajectories ranked by the reward of the generated images (this project's option,
-# the demo's default; results/sharpening/README.md, run l) over METHOD.md's t range
-row finetune rlhf-sharpening-image rlhf-sharpening --reward "$REWARD" --set referenceOver=all --set rankBy=image
+# as configs/demo.yaml ranks them; results/sharpening/README.md, run l) over METHOD.md's t range
+row finetune rlhf-sharpening-image rlhf-sharpening --reward "$REWARD" $RLHF_AS_MEASURED --set referenceOver=all --set rankBy=image
 row finetune diffusion-dpo diffusion-dpo --reward "$REWARD"
 row finetune ddpo ddpo --reward "$REWARD"
 row finetune refl-iter refl-iter --data world --set reflReward="$REFL_REWARD"
