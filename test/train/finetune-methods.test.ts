@@ -39,7 +39,9 @@ test('RLHF-Sharpening on a tiny colour base: with t < 150 the samples follow the
     const out = tempDir('rlhf-red');
     await finetune({
       method: 'rlhf-sharpening', reward, base, out, store: join(out, 's.sqlite'), seed: 0,
-      steps: 20, batch: 4, n: 3, m: 3, S: 10, lr: 1e-4, checkpointEvery: 1000, ...extra,
+      steps: 20, batch: 4, n: 3, m: 3, S: 10, lr: 1e-4, checkpointEvery: 1000,
+      // the setting this statement was measured in: fresh re-noising, the model's guidance, no dropout
+      renoise: 'fresh', rolloutGuidance: null, captionDropout: 0, ...extra,
     }, quiet);
     return generatedRedness(out);
   };
@@ -79,7 +81,7 @@ test('SFT-Sharpening on the world stream: finite losses, reward logs, NFE = B·n
 test('standard fine-tuning: step k uses the world stream at position k and the plain diffusion loss; one NFE per image', async () => {
   const base = await saveTinyBase(2, { size: 16 });
   const out = tempDir('std');
-  const { summary } = await finetune({ method: 'standard-ft', base, out, store: join(out, 's.sqlite'), steps: 2, batch: 3, accumulation: 2, seed: 5 }, quiet);
+  const { summary } = await finetune({ method: 'standard-ft', base, out, store: join(out, 's.sqlite'), steps: 2, batch: 3, accumulation: 2, seed: 5, captionDropout: 0 }, quiet);
   assert.equal(summary.trainingNfe, 2 * 2 * 3);
   // the first step's loss, recomputed: micro-batches at positions 0 and 1 of the stream, seeded by the run's seed
   const m = await TextToImageModel.load(base);
