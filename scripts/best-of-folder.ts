@@ -4,7 +4,7 @@
 // reward-filtered self-training data (the "best-of-K" datasets of RAFT, Dong et al. 2023, §3): data
 // the checkpoint can reach but does not produce every time, on which plain fine-tuning is expected
 // to raise the reward. Used to compare SFT-Sharpening with standard fine-tuning on such data
-// (results/sharpening/README.md, session 8).
+// (results/sharpening/README.md, "SFT-Sharpening against standard fine-tuning on best-of-4 self-samples").
 //   node --import tsx scripts/best-of-folder.ts OUT [CKPT] [PER_CATEGORY] [K] [MIN] [SEED]
 // (defaults: checkpoints/base 100 4 1 0; the train split; the checkpoint's sampling settings)
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
