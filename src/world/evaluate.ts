@@ -14,11 +14,14 @@
 //      shape = the best anti-aliased template (IoU), size = side of that template, texture = the
 //      best-fitting pattern (linear regression of the darkness on each pattern at every phase);
 //   5. objects are matched to the prompt's noun phrases, and every check is read off.
+// It runs for every image a reward-trained step scores (tens per step), so its loops allocate
+// little; what it returns is pinned bit for bit (test/world/evaluate-golden.test.ts), and a change
+// meant only to make it faster must leave that test passing.
 import { COLORS, COLOR_RGB, SHAPES, TEXTURES, TEXTURE_SHADE, type Category, type Color, type RelationType, type Shape, type Size, type Texture } from './vocab.js';
 import type { RgbImage } from './image.js';
 import { parsePrompt } from './grammar.js';
 import { describeObject, type EntitySpec, type SceneSpec } from './spec.js';
-import { SHAPE_CENTROID_Y, SHAPE_FILL, coverageFunction, texturePattern, worldScale, type WorldScale } from './geometry.js';
+import { SHAPE_CENTROID_Y, SHAPE_FILL, softIoU, texturePattern, worldScale, type WorldScale } from './geometry.js';
 
 export interface DetectedObject {
   color: Color;
@@ -83,7 +86,6 @@ export interface Evaluation {
 // constants of the analysis (in pixels at 32×32, scaled with the resolution)
 
 const PALETTE = COLORS.map((c) => COLOR_RGB[c]);
-const COVER = Object.fromEntries(SHAPES.map((s) => [s, coverageFunction(s)])) as Record<Shape, (dx: number, dy: number, h: number) => number>;
 const PAL_N2 = PALETTE.map(([r, g, b]) => r * r + g * g + b * b);
 /** a pixel is foreground when this far (RGB distance) from the background */
 const FG_DISTANCE = 0.3;
@@ -108,12 +110,17 @@ const MIN_SOLID_PIXELS = 4;
 const MIN_TEXTURE_CONTRAST = 0.14;
 /** touching: least number of 4-neighbour pixel pairs shared by two objects */
 const MIN_CONTACT = 2;
+/** the shape refinement's pattern search: at steps of 0.5 then 0.25 px, moves of the centre (x, y)
+ *  and of the scale (relative, 0.16 × step) */
+const REFINE_MOVES: readonly (readonly [number, number, number])[][] = [0.5, 0.25].map((step) => [
+  [step, 0, 0], [-step, 0, 0], [0, step, 0], [0, -step, 0], [0, 0, step * 0.16], [0, 0, -step * 0.16],
+]);
 
 // ---------------------------------------------------------------------------------------------
 // background
 
 function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
+  const s = Float64Array.from(values).sort((a, b) => a - b); // a stable sort, as Array's
   return s[s.length >> 1] ?? 0;
 }
 
@@ -133,7 +140,7 @@ function fitBackground(img: RgbImage): Float32Array {
     const part = border.slice(k * seg, (k + 1) * seg);
     if (part.length === 0) continue;
     const cand = [0, 1, 2].map((c) => median(part.map((i) => d[c * n + i]!)));
-    if (PALETTE.some((_, kk) => shadeResidual(cand[0]!, cand[1]!, cand[2]!, kk)[0] < OBJECT_LIKE)) continue;
+    if (PALETTE.some((_, kk) => shadeResidual(cand[0]!, cand[1]!, cand[2]!, kk) < OBJECT_LIKE)) continue;
     let inl = 0;
     for (const i of border) {
       const e0 = d[i]! - cand[0]!, e1 = d[n + i]! - cand[1]!, e2 = d[2 * n + i]! - cand[2]!;
@@ -188,20 +195,21 @@ function fitBackground(img: RgbImage): Float32Array {
 // ---------------------------------------------------------------------------------------------
 // colour model: a pixel of a `p`-coloured object is s·p with s in [SHADE_MIN, SHADE_MAX]
 
-function shadeResidual(r: number, g: number, b: number, k: number): [residual: number, s: number] {
+/** The distance of (r, g, b) from the best shade s·p_k (s clamped to the shade range). */
+function shadeResidual(r: number, g: number, b: number, k: number): number {
   const p = PALETTE[k]!;
   let s = (r * p[0] + g * p[1] + b * p[2]) / PAL_N2[k]!;
   s = s < SHADE_MIN ? SHADE_MIN : s > SHADE_MAX ? SHADE_MAX : s;
   const e0 = r - s * p[0], e1 = g - s * p[1], e2 = b - s * p[2];
-  return [Math.sqrt(e0 * e0 + e1 * e1 + e2 * e2), s];
+  return Math.sqrt(e0 * e0 + e1 * e1 + e2 * e2);
 }
 
 /**
  * Explains a pixel x as a·p_k + β·bg (a shade of colour k mixed with the background, as every
  * pixel of a k-coloured object is, edges included) with a ≥ 0 and 0 ≤ β ≤ 1; returns the distance
- * of x from that explanation and a (how much of the colour there is).
+ * of x from that explanation (a plain number: this runs per pixel and colour, and allocates nothing).
  */
-function mixResidual(r: number, g: number, b: number, b0: number, b1: number, b2: number, k: number): [residual: number, a: number] {
+function mixResidual(r: number, g: number, b: number, b0: number, b1: number, b2: number, k: number): number {
   const p = PALETTE[k]!;
   const qq = PAL_N2[k]!;
   const qb = p[0] * b0 + p[1] * b1 + p[2] * b2;
@@ -221,7 +229,7 @@ function mixResidual(r: number, g: number, b: number, b0: number, b1: number, b2
   }
   if (a > SHADE_MAX) a = SHADE_MAX;
   const e0 = r - a * p[0] - beta * b0, e1 = g - a * p[1] - beta * b1, e2 = b - a * p[2] - beta * b2;
-  return [Math.sqrt(e0 * e0 + e1 * e1 + e2 * e2), a];
+  return Math.sqrt(e0 * e0 + e1 * e1 + e2 * e2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,7 +277,7 @@ export function detectObjects(img: RgbImage): Detection {
       r /= c; g /= c; b /= c;
       let best = -1, bestR = Infinity, second = Infinity;
       for (let kk = 0; kk < PALETTE.length; kk++) {
-        const [res] = mixResidual(r, g, b, bg[i]!, bg[n + i]!, bg[2 * n + i]!, kk);
+        const res = mixResidual(r, g, b, bg[i]!, bg[n + i]!, bg[2 * n + i]!, kk);
         if (res < bestR) { second = bestR; bestR = res; best = kk; } else if (res < second) second = res;
       }
       if (bestR < SURE_RESIDUAL && second - bestR > LABEL_MARGIN) label[i] = best;
@@ -302,6 +310,15 @@ export function detectObjects(img: RgbImage): Detection {
   // split each component into single-colour regions
   const region = new Int32Array(n).fill(-1);
   const regions: Region[] = [];
+  // the 4-neighbours of a pixel, in the order left, right, up, down (−1 or out of [0, n): none)
+  const nbs = new Int32Array(4);
+  const neighbours = (i: number) => {
+    const x = i % W;
+    nbs[0] = x > 0 ? i - 1 : -1; nbs[1] = x < W - 1 ? i + 1 : -1; nbs[2] = i - W; nbs[3] = i + W;
+  };
+  // a pixel's index in its component's pixel list (−1: in none). The 4-neighbours of a component's
+  // pixels that are in any list are in the same component's, so one array serves every component.
+  const where = new Int32Array(n).fill(-1);
   components.forEach((px, ci) => {
     if (px.length < MIN_AREA * k2) return;
     // a colour is significant when it labels a solid patch — pixels whose four neighbours all
@@ -323,20 +340,20 @@ export function detectObjects(img: RgbImage): Detection {
     }
     // multi-source BFS from the sure pixels of significant colours
     const assigned = new Int8Array(px.length).fill(-1);
-    const where = new Map<number, number>();
-    px.forEach((i, j) => where.set(i, j));
+    px.forEach((i, j) => { where[i] = j; });
     let head = 0, tail = 0;
     px.forEach((i, j) => {
       if (label[i]! >= 0 && significant.includes(label[i]!)) { assigned[j] = label[i]!; queue[tail++] = i; }
     });
     while (head < tail) {
       const i = queue[head++]!;
-      const lab = assigned[where.get(i)!]!;
-      const x = i % W;
-      for (const nb of [x > 0 ? i - 1 : -1, x < W - 1 ? i + 1 : -1, i - W, i + W]) {
+      const lab = assigned[where[i]!]!;
+      neighbours(i);
+      for (let q = 0; q < 4; q++) {
+        const nb = nbs[q]!;
         if (nb < 0 || nb >= n) continue;
-        const j = where.get(nb);
-        if (j === undefined || assigned[j]! >= 0) continue;
+        const j = where[nb]!;
+        if (j < 0 || assigned[j]! >= 0) continue;
         assigned[j] = lab;
         queue[tail++] = nb;
       }
@@ -355,11 +372,12 @@ export function detectObjects(img: RgbImage): Detection {
       while (h2 < t2) {
         const i = queue[h2++]!;
         rp.push(i);
-        const x = i % W;
-        for (const nb of [x > 0 ? i - 1 : -1, x < W - 1 ? i + 1 : -1, i - W, i + W]) {
+        neighbours(i);
+        for (let q = 0; q < 4; q++) {
+          const nb = nbs[q]!;
           if (nb < 0 || nb >= n) continue;
-          const j = where.get(nb);
-          if (j === undefined || local[j]! >= 0 || assigned[j] !== lab) continue;
+          const j = where[nb]!;
+          if (j < 0 || local[j]! >= 0 || assigned[j] !== lab) continue;
           local[j] = id;
           queue[t2++] = nb;
         }
@@ -374,8 +392,9 @@ export function detectObjects(img: RgbImage): Detection {
       if (r.pixels.length >= (MIN_AREA / 2) * k2) continue;
       const shared = new Map<number, number>();
       for (const i of r.pixels) {
-        const x = i % W;
-        for (const nb of [x > 0 ? i - 1 : -1, x < W - 1 ? i + 1 : -1, i - W, i + W]) {
+        neighbours(i);
+        for (let q = 0; q < 4; q++) {
+          const nb = nbs[q]!;
           if (nb < 0 || nb >= n) continue;
           const o = region[nb]!;
           if (o >= 0 && o !== id && regions[o]!.pixels.length > 0) shared.set(o, (shared.get(o) ?? 0) + 1);
@@ -404,19 +423,19 @@ export function detectObjects(img: RgbImage): Detection {
 
   // contacts between objects of one component
   const contact = new Map<string, number>();
+  const meet = (a: number, b: number) => {
+    if (b < 0 || b === a) return;
+    const oa = regionObject.get(a), ob = regionObject.get(b);
+    if (oa === undefined || ob === undefined) return;
+    const key = oa < ob ? `${oa},${ob}` : `${ob},${oa}`;
+    contact.set(key, (contact.get(key) ?? 0) + 1);
+  };
   for (let i = 0; i < n; i++) {
     const a = region[i]!;
     if (a < 0) continue;
-    const x = i % W;
-    for (const nb of [x < W - 1 ? i + 1 : -1, i + W < n ? i + W : -1]) {
-      if (nb < 0) continue;
-      const b = region[nb]!;
-      if (b < 0 || b === a) continue;
-      const oa = regionObject.get(a), ob = regionObject.get(b);
-      if (oa === undefined || ob === undefined) continue;
-      const key = oa < ob ? `${oa},${ob}` : `${ob},${oa}`;
-      contact.set(key, (contact.get(key) ?? 0) + 1);
-    }
+    // the right neighbour, then the one below
+    if (i % W < W - 1) meet(a, region[i + 1]!);
+    if (i + W < n) meet(a, region[i + W]!);
   }
   const touching: [number, number][] = [];
   for (const [key, c] of contact) if (c >= MIN_CONTACT) touching.push(key.split(',').map(Number) as [number, number]);
@@ -431,7 +450,7 @@ function measure(img: RgbImage, bgModel: Float32Array, r: Region, id: number, re
   const inRegion = (i: number) => region[i] === id;
 
   // colour: the palette colour whose shades, mixed with the background, best explain the pixels
-  const mix = (i: number, kk: number) => mixResidual(d[i]!, d[n + i]!, d[2 * n + i]!, bgModel[i]!, bgModel[n + i]!, bgModel[2 * n + i]!, kk)[0];
+  const mix = (i: number, kk: number) => mixResidual(d[i]!, d[n + i]!, d[2 * n + i]!, bgModel[i]!, bgModel[n + i]!, bgModel[2 * n + i]!, kk);
   let bestColor = 0, bestRes = Infinity;
   for (let kk = 0; kk < PALETTE.length; kk++) {
     let sum = 0;
@@ -441,13 +460,14 @@ function measure(img: RgbImage, bgModel: Float32Array, r: Region, id: number, re
   const colorResidual = bestRes / r.pixels.length;
   const p = PALETTE[bestColor]!;
   // a typical distance of the object from the background (for the degenerate case below)
-  const byDist = r.pixels.map((i) => dist[i]!).sort((a, b) => a - b);
+  const byDist = new Float64Array(r.pixels.length);
+  for (let j = 0; j < byDist.length; j++) byDist[j] = dist[r.pixels[j]!]!;
+  byDist.sort(); // numeric order (distances are ≥ 0)
   const dRef = Math.max(FG_DISTANCE, byDist[Math.floor(byDist.length * 0.65)]!);
 
   // α: coverage, from x − bg = a·q − α·bg (the pixel is α·s·q + (1 − α)·bg for a shade s of q)
-  const bgAt = (i: number): [number, number, number] => [bgModel[i]!, bgModel[n + i]!, bgModel[2 * n + i]!];
   const coverage = (i: number): number => {
-    const [b0, b1, b2] = bgAt(i);
+    const b0 = bgModel[i]!, b1 = bgModel[n + i]!, b2 = bgModel[2 * n + i]!;
     const v0 = d[i]! - b0, v1 = d[n + i]! - b1, v2 = d[2 * n + i]! - b2;
     const qq = p[0] * p[0] + p[1] * p[1] + p[2] * p[2];
     const qb = p[0] * b0 + p[1] * b1 + p[2] * b2;
@@ -496,25 +516,18 @@ function measure(img: RgbImage, bgModel: Float32Array, r: Region, id: number, re
   // pattern search over centre and scale. Pixels of another object are left out (they may hide
   // part of this one).
   const wx0 = Math.max(0, x0 - 2), wx1 = Math.min(W - 1, x1 + 2), wy0 = Math.max(0, y0 - 2), wy1 = Math.min(H - 1, y1 + 2);
-  const win: number[] = [];
+  const win = new Float64Array(3 * (wx1 - wx0 + 1) * (wy1 - wy0 + 1));
+  let nWin = 0;
   for (let y = wy0; y <= wy1; y++) {
     for (let x = wx0; x <= wx1; x++) {
       const i = y * W + x;
       if (region[i]! >= 0 && region[i] !== id) continue;
-      win.push(x + 0.5, y + 0.5, alpha[i]!);
+      win[nWin++] = x + 0.5;
+      win[nWin++] = y + 0.5;
+      win[nWin++] = alpha[i]!;
     }
   }
-  const wv = Float64Array.from(win);
-  const iouAt = (cover: (dx: number, dy: number, h: number) => number, ccx: number, ccy: number, h: number): number => {
-    let inter = 0, union = 0;
-    for (let j = 0; j < wv.length; j += 3) {
-      const a = wv[j + 2]!;
-      const t = cover(wv[j]! - ccx, wv[j + 1]! - ccy, h);
-      inter += a < t ? a : t;
-      union += a > t ? a : t;
-    }
-    return union > 0 ? inter / union : 0;
-  };
+  const wv = win.subarray(0, nWin);
   const shapeScores = {} as Record<Shape, number>;
   const sides = {} as Record<Shape, number>;
   const centres = {} as Record<Shape, [number, number]>;
@@ -522,22 +535,32 @@ function measure(img: RgbImage, bgModel: Float32Array, r: Region, id: number, re
     const h0 = Math.sqrt(area / SHAPE_FILL[shape]) / 2;
     centres[shape] = [cx, cy - SHAPE_CENTROID_Y[shape] * h0];
     sides[shape] = 2 * h0;
-    shapeScores[shape] = iouAt(COVER[shape], cx, centres[shape][1], h0);
+    shapeScores[shape] = softIoU(shape, wv, cx, centres[shape][1], h0);
   }
   // refine the shapes that start close to the best
   const initialBest = Math.max(...SHAPES.map((sh) => shapeScores[sh]));
   for (const shape of SHAPES) {
     if (shapeScores[shape] < initialBest - 0.12) continue;
-    const cover = COVER[shape];
     let [px, py] = centres[shape];
     let ph = sides[shape] / 2;
     let best = shapeScores[shape];
-    for (const step of [0.5, 0.25]) {
+    // (x, y, h) already scored in this search: a point seen before scored at most the best of
+    // then, which is at most the best of now, so it cannot improve and is not scored again (a move
+    // and its reverse come back to the same point, to the last bit, most of the time)
+    const seen = [px, py, ph];
+    const isNew = (x: number, y: number, h: number): boolean => {
+      for (let j = 0; j < seen.length; j += 3) if (seen[j] === x && seen[j + 1] === y && seen[j + 2] === h) return false;
+      seen.push(x, y, h);
+      return true;
+    };
+    for (const moves of REFINE_MOVES) {
       for (let round = 0; round < 4; round++) {
         let improved = false;
-        for (const [ddx, ddy, dh] of [[step, 0, 0], [-step, 0, 0], [0, step, 0], [0, -step, 0], [0, 0, step * 0.16], [0, 0, -step * 0.16]] as const) {
-          const v = iouAt(cover, px + ddx, py + ddy, ph * (1 + dh));
-          if (v > best) { best = v; px += ddx; py += ddy; ph *= 1 + dh; improved = true; }
+        for (const [ddx, ddy, dh] of moves) {
+          const nx = px + ddx, ny = py + ddy, nh = ph * (1 + dh);
+          if (!isNew(nx, ny, nh)) continue;
+          const v = softIoU(shape, wv, nx, ny, nh);
+          if (v > best) { best = v; px = nx; py = ny; ph = nh; improved = true; }
         }
         if (!improved) break;
       }

@@ -70,19 +70,87 @@ export function shapeDistance(shape: Shape, dx: number, dy: number, h: number): 
   }
 }
 
+function clamp01(d: number): number {
+  return d <= 0 ? 0 : d >= 1 ? 1 : d;
+}
+// the anti-aliased coverage of each shape, clamp(0.5 − signed distance), one function per shape so
+// that a loop over pixels calls one function (inlined) rather than one of four
+function coverCircle(dx: number, dy: number, h: number): number {
+  return clamp01(0.5 + h - Math.sqrt(dx * dx + dy * dy));
+}
+function coverSquare(dx: number, dy: number, h: number): number {
+  return clamp01(0.5 + h - Math.max(Math.abs(dx), Math.abs(dy)));
+}
+function coverDiamond(dx: number, dy: number, h: number): number {
+  return clamp01(0.5 - (Math.abs(dx) + Math.abs(dy) - h) * INV_SQRT2);
+}
+function coverTriangle(dx: number, dy: number, h: number): number {
+  return clamp01(0.5 - Math.max(dy - h, (2 * Math.abs(dx) - dy - h) * INV_SQRT5));
+}
+
 /** A coverage function specialised to one shape (for tight loops). */
 export function coverageFunction(shape: Shape): (dx: number, dy: number, h: number) => number {
-  const clamp = (d: number) => (d <= 0 ? 0 : d >= 1 ? 1 : d);
   switch (shape) {
     case 'circle':
-      return (dx, dy, h) => clamp(0.5 + h - Math.sqrt(dx * dx + dy * dy));
+      return coverCircle;
     case 'square':
-      return (dx, dy, h) => clamp(0.5 + h - Math.max(Math.abs(dx), Math.abs(dy)));
+      return coverSquare;
     case 'diamond':
-      return (dx, dy, h) => clamp(0.5 - (Math.abs(dx) + Math.abs(dy) - h) * INV_SQRT2);
+      return coverDiamond;
     case 'triangle':
-      return (dx, dy, h) => clamp(0.5 - Math.max(dy - h, (2 * Math.abs(dx) - dy - h) * INV_SQRT5));
+      return coverTriangle;
   }
+}
+
+/**
+ * Soft IoU of a shape's template (coverageFunction's, box centre (cx, cy), half-side h) with soft
+ * samples: `samples` holds triples (x, y, a) of pixel centres and their coverage a; the result is
+ * Σ min(a, t) / Σ max(a, t) with t = cover(x − cx, y − cy, h), summed in the samples' order (0 when
+ * the union is 0). One loop per shape, each calling its own coverage function: the same arithmetic
+ * as calling coverageFunction(shape) per sample, without the cost of a call through one of four.
+ */
+export function softIoU(shape: Shape, samples: Float64Array, cx: number, cy: number, h: number): number {
+  let inter = 0, union = 0;
+  const len = samples.length;
+  switch (shape) {
+    case 'circle':
+      for (let j = 0; j < len; j += 3) {
+        const a = samples[j + 2]!;
+        const dx = samples[j]! - cx, dy = samples[j + 1]! - cy;
+        const t = coverCircle(dx, dy, h);
+        inter += a < t ? a : t;
+        union += a > t ? a : t;
+      }
+      break;
+    case 'square':
+      for (let j = 0; j < len; j += 3) {
+        const a = samples[j + 2]!;
+        const dx = samples[j]! - cx, dy = samples[j + 1]! - cy;
+        const t = coverSquare(dx, dy, h);
+        inter += a < t ? a : t;
+        union += a > t ? a : t;
+      }
+      break;
+    case 'diamond':
+      for (let j = 0; j < len; j += 3) {
+        const a = samples[j + 2]!;
+        const dx = samples[j]! - cx, dy = samples[j + 1]! - cy;
+        const t = coverDiamond(dx, dy, h);
+        inter += a < t ? a : t;
+        union += a > t ? a : t;
+      }
+      break;
+    case 'triangle':
+      for (let j = 0; j < len; j += 3) {
+        const a = samples[j + 2]!;
+        const dx = samples[j]! - cx, dy = samples[j + 1]! - cy;
+        const t = coverTriangle(dx, dy, h);
+        inter += a < t ? a : t;
+        union += a > t ? a : t;
+      }
+      break;
+  }
+  return union > 0 ? inter / union : 0;
 }
 
 /** Anti-aliased coverage of the pixel whose centre is at offset (dx, dy). */
