@@ -150,7 +150,8 @@ test('demo: a bad config value is refused with its field', async () => {
   await assert.rejects(runDemo({ steps: 0 }), /demo config .*steps: Too small/);
   await assert.rejects(runDemo({ nosuchkey: 1 }), /demo config .*nosuchkey/);
   await assert.rejects(runDemo({ config: join(tempDir('nopreset'), 'none.yaml') }), /demo config: the preset .*none.yaml cannot be read/);
-  await assert.rejects(runDemo({ base: join(tempDir('nobase'), 'none') }), /no base checkpoint/);
+  const nobase = tempDir('nobase');
+  await assert.rejects(runDemo({ out: join(nobase, 'demo'), store: join(nobase, 's.sqlite'), base: join(nobase, 'none') }), /no base checkpoint/);
 });
 
 test('demo: `sharpen finetune --config configs/demo.yaml` resolves to exactly the config the demo trains', async () => {

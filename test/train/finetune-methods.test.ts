@@ -58,8 +58,9 @@ test('RLHF-Sharpening on a tiny colour base: with t < 150 the samples follow the
 test('tMin/tMax are checked against T', async () => {
   const base = await saveTinyBase(0, { size: 8 });
   const cfg = { method: 'rlhf-sharpening', reward: 'toy-redness', base, steps: 1, batch: 1, n: 2, m: 1, S: 2 };
-  await assert.rejects(finetune({ ...cfg, out: tempDir('t1'), tMax: 2000 }, quiet), /rlhf-sharpening: tMax = 2000 exceeds the model's T = 1000/);
-  await assert.rejects(finetune({ ...cfg, out: tempDir('t2'), tMin: 500, tMax: 400 }, quiet), /tMin = 500 must be below tMax = 400/);
+  const [t1, t2] = [tempDir('t1'), tempDir('t2')];
+  await assert.rejects(finetune({ ...cfg, out: t1, store: join(t1, 's.sqlite'), tMax: 2000 }, quiet), /rlhf-sharpening: tMax = 2000 exceeds the model's T = 1000/);
+  await assert.rejects(finetune({ ...cfg, out: t2, store: join(t2, 's.sqlite'), tMin: 500, tMax: 400 }, quiet), /tMin = 500 must be below tMax = 400/);
 });
 
 test('SFT-Sharpening on the world stream: finite losses, reward logs, NFE = B·n rolled out + B recomputed per unrolled step', async () => {
@@ -132,8 +133,9 @@ test('--data DIR: SFT-Sharpening and standard fine-tuning read an image folder w
   });
   assert.ok(seen.some((m) => m.includes(`prompts: the captions of ${folder} (3)`)), seen.join('\n'));
   const small = colourFolder(1);
+  const smallOut = tempDir('small');
   await assert.rejects(
-    finetune({ method: 'standard-ft', base, out: tempDir('small'), data: small, steps: 1, batch: 2 }, quiet),
+    finetune({ method: 'standard-ft', base, out: smallOut, store: join(smallOut, 's.sqlite'), data: small, steps: 1, batch: 2 }, quiet),
     /--data .*: 1 images, fewer than one batch of 2/,
   );
   const empty = tempDir('nometa');

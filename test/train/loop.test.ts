@@ -263,7 +263,8 @@ test('config errors name what is wrong: unknown method, unknown option, missing 
   await assert.rejects(finetune({ method: 'rlhf-sharpening', reward: 'toy-redness', out, base, n: 1 }, quiet), /n: .*2/);
   await assert.rejects(finetune({ method: 'rlhf-sharpening', reward: 'nope', out, base, store: join(out, 's.sqlite'), steps: 1 }, quiet), /unknown reward 'nope'/);
   await assert.rejects(finetune({ method: 'rlhf-sharpening', reward: 'toy-redness', out, base: join(out, 'missing') }, quiet), /--base .*model\.safetensors is missing/);
-  await assert.rejects(finetune({ method: 'rlhf-sharpening', reward: 'toy-unscored', out: tempDir('unscored'), base, steps: 1, batch: 1, n: 2, m: 1, S: 2 }, quiet), /reward 'toy-unscored' could not score image 0/);
+  const unscored = tempDir('unscored');
+  await assert.rejects(finetune({ method: 'rlhf-sharpening', reward: 'toy-unscored', out: unscored, store: join(unscored, 's.sqlite'), base, steps: 1, batch: 1, n: 2, m: 1, S: 2 }, quiet), /reward 'toy-unscored' could not score image 0/);
   assert.ok(!readdirSync(out).includes('summary.json'));
 });
 

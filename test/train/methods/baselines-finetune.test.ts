@@ -9,31 +9,12 @@ import * as torch from '../../../src/torch/index.js';
 import { TextToImageModel } from '../../../src/models/t2i.js';
 import { finetune } from '../../../src/train/loop.js';
 import { methodNames } from '../../../src/train/methods/index.js';
-import { hasReward, registerReward } from '../../../src/rewards/index.js';
-import { checkImages, type Reward } from '../../../src/rewards/reward.js';
 import { createImage, writePng } from '../../../src/world/image.js';
 import { readJsonl } from '../../../src/util/jsonl.js';
 import { registerToyRewards, saveTinyBase, tempDir } from '../finetune-helpers.js';
-import { rednessTensor } from './baseline-helpers.js';
 
 torch.setNumThreads(1); // a long job shares this machine; the models are tiny
 registerToyRewards();
-
-/** 'toy-redness-diff': redness with scoreDifferentiable (ReFL's reward in these tests). */
-class DiffRedness implements Reward {
-  readonly name = 'toy-redness-diff';
-  readonly differentiable = true;
-  readonly scale = { kind: 'range', min: -1, max: 1 } as const;
-  async score(images: torch.Tensor, prompts: string[]) {
-    checkImages(images, prompts, this.name);
-    return { scores: torch.noGrad(() => torch.tidy(() => Array.from(rednessTensor(images).toFloat32Array()))) };
-  }
-  scoreDifferentiable(images: torch.Tensor, prompts: string[]) {
-    checkImages(images, prompts, this.name);
-    return rednessTensor(images);
-  }
-}
-if (!hasReward('toy-redness-diff')) registerReward('toy-redness-diff', () => new DiffRedness(), 'test: differentiable redness');
 
 const quiet = { progress: false, log: () => {} };
 // the tiny world base samples with S = 4 steps, guidance 1 (one NFE per image per step); with
@@ -120,8 +101,9 @@ test('Diffusion-DPO on a label file through the loop: no reward; pairs read by p
   }
   await assert.rejects(
     finetune({ method: 'diffusion-dpo-labels', reward: 'toy-redness', base, out: tempDir('dpo-l-x'), steps: 1 }, quiet), /uses no reward/);
+  const noPairs = tempDir('dpo-l-y');
   await assert.rejects(
-    finetune({ method: 'diffusion-dpo-labels', pairs: join(dir, 'none.jsonl'), base, out: tempDir('dpo-l-y'), steps: 1 }, quiet), /none\.jsonl: file not found/);
+    finetune({ method: 'diffusion-dpo-labels', pairs: join(dir, 'none.jsonl'), base, out: noPairs, store: join(noPairs, 's.sqlite'), steps: 1 }, quiet), /none\.jsonl: file not found/);
 });
 
 test('IterComp-style ReFL through the loop: a differentiable reward by name, NFE = B·(k + 1) + B; a non-differentiable one is refused', async () => {
@@ -139,8 +121,9 @@ test('IterComp-style ReFL through the loop: a differentiable reward by name, NFE
   }
   const m = await TextToImageModel.load(outDir);
   m.dispose();
+  const notDiff = tempDir('refl-x');
   await assert.rejects(
-    finetune({ method: 'refl-iter', reflReward: 'toy-redness', base, out: tempDir('refl-x'), steps: 1, batch: 1 }, quiet),
+    finetune({ method: 'refl-iter', reflReward: 'toy-redness', base, out: notDiff, store: join(notDiff, 's.sqlite'), steps: 1, batch: 1 }, quiet),
     /reward 'toy-redness' is not differentiable/,
   );
 });
