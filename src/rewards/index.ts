@@ -18,12 +18,12 @@ export type { CompositeOptions, CompositeTerm, CompositeTermDetail, Normalize } 
 export {
   MllmReward,
   MllmError,
-  Semaphore,
   mllmOptionsSchema,
   parseRubricReply,
   extractJsonObject,
   resolveEndpoint,
 } from './mllm.js';
+export { Semaphore } from '../util/semaphore.js';
 export { CompositionalReward, compositionalOptionsSchema } from './compositional.js';
 export type { CompositionalOptions, CompositionalDetail } from './compositional.js';
 export { ClipReward, clipRewardOptionsSchema, defaultClipCheckpoint } from './clip.js';

@@ -10,18 +10,19 @@
 // retried and then is an Error — or, only when the caller chose onFailure: 'unscored', the sample is
 // marked unscored (METHOD.md: a default score biases selection toward broken replies).
 //
-// Robustness: a concurrency limit (semaphore), a per-request timeout (AbortController), retries with
-// exponential back-off and jitter (p-retry) on 429, 408/409, 5xx, timeouts, network errors and
-// unusable replies, and an on-disk cache keyed by sha256(model, template, prompt, PNG bytes).
-import { createHash, randomBytes } from 'node:crypto';
+// Robustness: a concurrency limit (a semaphore, src/util/semaphore.ts), a per-request timeout
+// (AbortController), retries with exponential back-off and jitter (p-retry) on 429, 408/409, 5xx,
+// timeouts, network errors and unusable replies, and an on-disk cache (src/util/disk-cache.ts)
+// keyed by sha256(model, template, prompt, PNG bytes).
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import OpenAI from 'openai';
 import pRetry from 'p-retry';
 import { z } from 'zod';
 import type { Tensor } from '../torch/index.js';
 import { encodePng } from '../world/image.js';
+import { DiskCache } from '../util/disk-cache.js';
+import { Semaphore } from '../util/semaphore.js';
 import { checkImages, toRgbImages, type Reward, type RewardOutput, type RewardScale } from './reward.js';
 
 export const DEFAULT_TEMPLATE_PATH = new URL('./templates/mllm-rubric.txt', import.meta.url);
@@ -222,40 +223,6 @@ export function parseRubricReply(text: string | null | undefined): RubricScores 
   throw new MllmError(`unusable reply: invalid scores (${problems.join('; ')})`, 'reply', true);
 }
 
-// ---------------------------------------------------------------- concurrency
-
-/** A counting semaphore: at most `limit` holders at once, FIFO. */
-export class Semaphore {
-  private active = 0;
-  private readonly waiters: (() => void)[] = [];
-  constructor(readonly limit: number) {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`Semaphore: limit must be a positive integer, got ${limit}`);
-  }
-  get inUse(): number {
-    return this.active;
-  }
-  async acquire(): Promise<() => void> {
-    if (this.active < this.limit) this.active++;
-    else await new Promise<void>((resolve) => this.waiters.push(resolve)); // the releaser hands its slot over
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.active--;
-    };
-  }
-  async use<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await this.acquire();
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
-  }
-}
-
 // ---------------------------------------------------------------- the reward
 
 /** One graded image: the sub-scores, whether they came from the cache, how many requests it took. */
@@ -302,6 +269,7 @@ export class MllmReward implements Reward {
   readonly stats: MllmStats = { requests: 0, retries: 0, cacheHits: 0, cacheCorrupt: 0, failures: 0 };
   private readonly client: OpenAI;
   private readonly semaphore: Semaphore;
+  private readonly cache: DiskCache | null;
   private useJsonFormat: boolean;
   private readonly inflight = new Map<string, Promise<MllmDetail>>();
   private readonly controllers = new Set<AbortController>();
@@ -327,6 +295,7 @@ export class MllmReward implements Reward {
     // Retries are ours (p-retry); the client's own are off.
     this.client = new OpenAI({ baseURL: ep.baseURL, apiKey: ep.apiKey, maxRetries: 0, timeout: o.timeoutMs + 5_000 });
     this.semaphore = new Semaphore(o.concurrency);
+    this.cache = o.cacheDir === null ? null : new DiskCache(o.cacheDir, 'mllm reward');
     this.useJsonFormat = o.jsonMode !== 'off';
   }
 
@@ -541,20 +510,10 @@ export class MllmReward implements Reward {
 
   // ------------------------------------------------ cache
 
-  private cachePath(key: string): string | null {
-    return this.options.cacheDir === null ? null : join(this.options.cacheDir, key.slice(0, 2), `${key}.json`);
-  }
-
   /** A cached answer, or null (missing, unreadable or invalid files are ignored and later overwritten). */
   private async readCache(key: string): Promise<RubricScores | null> {
-    const path = this.cachePath(key);
-    if (!path) return null;
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch {
-      return null;
-    }
+    const text = (await this.cache?.read(key)) ?? null;
+    if (text === null) return null;
     try {
       const entry = JSON.parse(text) as Partial<CacheEntry>;
       if (entry?.version !== 1 || entry.model !== this.model) throw new Error('not a cache entry');
@@ -572,17 +531,7 @@ export class MllmReward implements Reward {
 
   /** Writes atomically (a temporary file renamed into place). A failed write is not fatal. */
   private async writeCache(key: string, entry: CacheEntry): Promise<void> {
-    const path = this.cachePath(key);
-    if (!path) return;
-    const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    try {
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(tmp, JSON.stringify(entry, null, 1) + '\n');
-      await rename(tmp, path);
-    } catch (e) {
-      await unlink(tmp).catch(() => undefined);
-      process.emitWarning(`mllm reward: could not write cache file ${path}: ${(e as Error).message}`);
-    }
+    await this.cache?.write(key, JSON.stringify(entry, null, 1) + '\n');
   }
 
   /** Aborts requests in flight; the reward cannot be used afterwards. */

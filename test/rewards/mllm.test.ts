@@ -8,7 +8,6 @@ import { PNG } from 'pngjs';
 import * as torch from '../../src/torch/index.js';
 import {
   MllmReward,
-  Semaphore,
   extractJsonObject,
   parseRubricReply,
   resolveEndpoint,
@@ -16,6 +15,7 @@ import {
   type MllmFailureDetail,
   type MllmOptions,
 } from '../../src/rewards/mllm.js';
+import { Semaphore } from '../../src/util/semaphore.js';
 import { GOOD_SCORES, startFakeServer, type FakeServer, type Script } from './fake-chat-server.js';
 
 let cacheRoot = '';
