@@ -76,7 +76,8 @@ import { imageCaptionSource, promptSource, rewardFn } from '../src/train/loop.js
 import type { FinetuneMethod, MethodContext } from '../src/train/method.js';
 import { rlhfSharpening, rlhfSharpeningOptionsSchema } from '../src/train/methods/rlhf-sharpening.js';
 import { sftSharpening, sftSharpeningOptionsSchema } from '../src/train/methods/sft-sharpening.js';
-import { rlhfSharpeningLoss, sftSharpeningLoss, type RewardFn } from '../src/train/methods/sharpening.js';
+import { rlhfSharpeningLoss, sftSharpeningLoss } from '../src/train/methods/sharpening.js';
+import type { RewardFn } from '../src/train/rollout.js';
 import { WorldStream } from '../src/data/world-stream.js';
 import { loadSplit } from '../src/world/splits.js';
 import { worldWords } from '../src/world/vocab.js';

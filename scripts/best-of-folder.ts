@@ -17,7 +17,7 @@ import { evaluateImage } from '../src/world/evaluate.js';
 import { writePng } from '../src/world/image.js';
 import { Progress } from '../src/util/progress.js';
 import { repeatEach } from '../src/util/arrays.js';
-import { selectPerExample } from '../src/train/methods/sharpening.js';
+import { selectPerExample } from '../src/train/rollout.js';
 
 const [out, ckpt = 'checkpoints/base', perCatArg = '100', kArg = '4', minArg = '1', seedArg = '0'] = process.argv.slice(2);
 const perCategory = Number(perCatArg);

@@ -14,7 +14,7 @@ import { TextToImageModel } from '../src/models/t2i.js';
 import { generate, makeModelScheduler, noiseSchedule } from '../src/models/generate.js';
 import { makeReward } from '../src/rewards/index.js';
 import { rewardFn } from '../src/train/loop.js';
-import { selectPerExample } from '../src/train/methods/sharpening.js';
+import { selectPerExample } from '../src/train/rollout.js';
 import { loadSplit } from '../src/world/splits.js';
 import { repeatEach } from '../src/util/arrays.js';
 

@@ -11,7 +11,7 @@ import { TextToImageModel } from '../src/models/t2i.js';
 import { noiseSchedule } from '../src/models/generate.js';
 import { WorldStream } from '../src/data/world-stream.js';
 import { makeReward } from '../src/rewards/index.js';
-import { selectPerExample } from '../src/train/methods/sharpening.js';
+import { selectPerExample } from '../src/train/rollout.js';
 import { repeatEach } from '../src/util/arrays.js';
 
 const [ckpt = 'checkpoints/base', examplesArg = '512', nArg = '3', rewardName = 'compositional'] = process.argv.slice(2);

@@ -20,7 +20,7 @@ import type { z } from 'zod';
 import type { Tensor } from '../torch/index.js';
 import type { NoiseSchedule, Scheduler } from '../diffusion/index.js';
 import type { TextToImageModel } from '../models/t2i.js';
-import type { RewardFn } from './methods/sharpening.js';
+import type { RewardFn } from './rollout.js';
 
 /** A reward as the losses use it: images [N, 3, H, W] in [0, 1] and their prompts → N finite scores. */
 export type { RewardFn };

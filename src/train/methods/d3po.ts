@@ -32,7 +32,7 @@ import type { FinetuneMethod } from '../method.js';
 import {
   sampleTrajectories, selectTrajectories, disposeTrajectories, guidanceText, disposeGuidanceText, transitionLogProb, transitionsAt, trainedSteps, stochasticSteps, matchScheduler,
   type Trajectories, type TrajectoryOptions,
-} from './ddpo.js';
+} from '../rollout.js';
 
 export interface D3poOptions {
   /** DPO's β (D3PO: 0.1) */

@@ -33,7 +33,7 @@ import { generate } from '../../models/generate.js';
 import type { TextToImageModel } from '../../models/t2i.js';
 import { readPreferencePairs, ImageCache } from '../../data/preferences.js';
 import { Rng } from '../../world/rng.js';
-import { selectPerExample, type RewardFn } from './sharpening.js';
+import { selectPerExample, type RewardFn } from '../rollout.js';
 import type { FinetuneMethod } from '../method.js';
 import { repeatEach } from '../../util/arrays.js';
 

@@ -40,11 +40,9 @@ import type { NoiseSchedule, Scheduler } from '../../diffusion/index.js';
 import type { TextToImageModel } from '../../models/t2i.js';
 import type { TextEncoding } from '../../models/text-encoder.js';
 import { resolveSharpeningOptions, type SharpeningOptions } from './sharpening-options.js';
+import { selectPerExample, type RewardFn } from '../rollout.js';
 
 export { SHARPENING_DEFAULTS, type SharpeningOptions } from './sharpening-options.js';
-
-/** A reward of images in [0, 1] ([N, 3, H, W]) under their prompts; need not be differentiable. */
-export type RewardFn = (images01: Tensor, prompts: string[]) => Promise<number[]>;
 
 export interface SharpeningBatchResult {
   /** scalar, with the graph to the model's parameters */
@@ -305,24 +303,6 @@ async function scoreTrajectories(
     });
   }
   return sums.map((s, id) => s / plan.mPrime[Math.floor(id / plan.n)]!);
-}
-
-/** argmax/argmin of R within each example of n consecutive rows (b·n + i; ties: the lowest index),
- *  as indices i in [0, n). */
-export function selectPerExample(R: number[], B: number, n: number): { best: number[]; worst: number[] } {
-  const best: number[] = [];
-  const worst: number[] = [];
-  for (let b = 0; b < B; b++) {
-    let hi = 0;
-    let lo = 0;
-    for (let i = 1; i < n; i++) {
-      if (R[b * n + i]! > R[b * n + hi]!) hi = i;
-      if (R[b * n + i]! < R[b * n + lo]!) lo = i;
-    }
-    best.push(hi);
-    worst.push(lo);
-  }
-  return { best, worst };
 }
 
 function rewardLogs(R: number[], B: number, n: number, best: number[], worst: number[]) {

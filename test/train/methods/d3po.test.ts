@@ -4,7 +4,7 @@ import * as torch from '../../../src/torch/index.js';
 import { TextToImageModel } from '../../../src/models/t2i.js';
 import { noiseSchedule, makeModelScheduler } from '../../../src/models/generate.js';
 import { AdamW, SGD } from '../../../src/optim/index.js';
-import { disposeTrajectories, guidanceText, disposeGuidanceText, transitionLogProb, transitionsAt } from '../../../src/train/methods/ddpo.js';
+import { disposeTrajectories, guidanceText, disposeGuidanceText, transitionLogProb, transitionsAt } from '../../../src/train/rollout.js';
 import { sampleTrajectoryPairs, preferences, d3poLoss } from '../../../src/train/methods/d3po.js';
 import { tinyConfig } from '../../helpers/tiny-model.js';
 import { PROMPTS, colourModel, frozenCopy, redness, sampleRedness } from './baseline-helpers.js';

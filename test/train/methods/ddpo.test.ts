@@ -5,10 +5,10 @@ import { TextToImageModel } from '../../../src/models/t2i.js';
 import { noiseSchedule, makeModelScheduler } from '../../../src/models/generate.js';
 import { makeScheduler } from '../../../src/diffusion/index.js';
 import { AdamW } from '../../../src/optim/index.js';
+import { ddpoLoss, ddpoAdvantages, ppoClippedLoss, PerPromptStatTracker } from '../../../src/train/methods/ddpo.js';
 import {
-  sampleTrajectories, selectTrajectories, disposeTrajectories, ddpoLoss, ddpoAdvantages, ppoClippedLoss, PerPromptStatTracker,
-  trainedSteps, stochasticSteps, transitionsAt, transitionLogProb, guidanceText,
-} from '../../../src/train/methods/ddpo.js';
+  sampleTrajectories, selectTrajectories, disposeTrajectories, trainedSteps, stochasticSteps, transitionsAt, transitionLogProb, guidanceText,
+} from '../../../src/train/rollout.js';
 import { tinyConfig } from '../../helpers/tiny-model.js';
 import { PROMPTS, colourModel, redness, sampleRedness } from './baseline-helpers.js';
 

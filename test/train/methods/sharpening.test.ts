@@ -7,8 +7,9 @@ import { tinyConfig } from '../../helpers/tiny-model.js';
 import { generate, noiseSchedule, makeModelScheduler } from '../../../src/models/generate.js';
 import { AdamW } from '../../../src/optim/index.js';
 import {
-  sftSharpeningLoss, rlhfSharpeningLoss, type RewardFn, type SharpeningOptions,
+  sftSharpeningLoss, rlhfSharpeningLoss, type SharpeningOptions,
 } from '../../../src/train/methods/sharpening.js';
+import type { RewardFn } from '../../../src/train/rollout.js';
 
 torch.setNumThreads(1); // a long job shares this machine; the model is tiny
 
