@@ -659,14 +659,12 @@ describe('files', () => {
         new DataView(len.buffer).setBigUint64(0, n, true);
         await fh.write(len, 0, 8, 0);
         const before = process.memoryUsage().arrayBuffers;
-        const t0 = performance.now();
         await assert.rejects(readSafetensorsFile(path), (e: unknown) => {
           assert.ok(e instanceof SafetensorsError);
           assert.ok(e.message.startsWith(`${path}: `));
           assert.match(e.message, re);
           return true;
         });
-        assert.ok(performance.now() - t0 < 1000, 'rejected quickly');
         assert.ok(
           process.memoryUsage().arrayBuffers - before < 16 * 2 ** 20,
           'no large allocation',
