@@ -1,9 +1,7 @@
-// The one interface every sampler implements, and the registry that makes them by name.
-// Shared code never switches on a scheduler's name: it asks `supportsLogProb`.
+// The one interface every sampler implements (the registry that makes them by name is in
+// index.ts). Shared code never switches on a scheduler's name: it asks `supportsLogProb`.
 import type { Tensor } from '../torch/index.js';
 import type { NoiseSchedule, TimestepSpacing } from './schedule.js';
-import { DDIMScheduler, DDIM_OPTIONS, type DDIMOptions } from './ddim.js';
-import { DDPMScheduler, DDPM_OPTIONS, type DDPMOptions } from './ddpm.js';
 
 export interface StepOutput {
   /** x at the previous timestep (t − Δ), or x0 at the last step; [B, C, H, W]. When
@@ -52,44 +50,4 @@ export interface Scheduler {
    * (1 by default: diffusers' set_alpha_to_one).
    */
   step(modelOutput: Tensor, t: Tensor | number, x: Tensor, opts?: StepOptions): StepOutput;
-}
-
-/** Options of makeScheduler; each scheduler accepts only its own keys. */
-export type SchedulerOptions = DDIMOptions & DDPMOptions;
-
-interface Entry {
-  create(schedule: NoiseSchedule, opts: Record<string, unknown>): Scheduler;
-  options: readonly string[];
-}
-
-const REGISTRY = new Map<string, Entry>([
-  ['ddim', { create: (s, o) => new DDIMScheduler(s, o as DDIMOptions), options: DDIM_OPTIONS }],
-  ['ddpm', { create: (s, o) => new DDPMScheduler(s, o as DDPMOptions), options: DDPM_OPTIONS }],
-]);
-
-/** The names makeScheduler knows. */
-export function schedulerNames(): string[] {
-  return [...REGISTRY.keys()];
-}
-
-/** Adds a scheduler to the registry (a name already taken is an error). */
-export function registerScheduler(
-  name: string,
-  create: (schedule: NoiseSchedule, opts: Record<string, unknown>) => Scheduler,
-  options: readonly string[] = [],
-): void {
-  if (REGISTRY.has(name)) throw new Error(`registerScheduler: '${name}' is already registered`);
-  REGISTRY.set(name, { create, options });
-}
-
-/** Makes a scheduler by name; an unknown name or option key throws with the valid ones. */
-export function makeScheduler(name: string, schedule: NoiseSchedule, opts: SchedulerOptions = {}): Scheduler {
-  const entry = REGISTRY.get(name);
-  if (!entry) throw new Error(`unknown scheduler '${name}': valid ones are ${schedulerNames().join(', ')}`);
-  for (const [k, v] of Object.entries(opts)) {
-    if (v !== undefined && !entry.options.includes(k)) {
-      throw new Error(`scheduler '${name}' has no option '${k}': valid options are ${entry.options.join(', ')}`);
-    }
-  }
-  return entry.create(schedule, opts as Record<string, unknown>);
 }
