@@ -67,7 +67,8 @@ row finetune standard-ft standard-ft --data world $NO_DROP
 row finetune sft-sharpening sft-sharpening --data world --reward "$REWARD" $NO_DROP ${SFT_SET:-}
 row finetune rlhf-sharpening rlhf-sharpening --reward "$REWARD" $RLHF_AS_MEASURED ${RLHF_SET:---set tMax=150 --set referenceOver=all}
 # the same, its trajectories ranked by the reward of the generated images (this project's option,
-# as configs/demo.yaml ranks them; results/sharpening/README.md, run l) over METHOD.md's t range
+# as configs/demo.yaml ranks them; results/sharpening/README.md, "Ranking by the generated images'
+# own reward") over the full t range [0, T)
 row finetune rlhf-sharpening-image rlhf-sharpening --reward "$REWARD" $RLHF_AS_MEASURED --set referenceOver=all --set rankBy=image
 row finetune diffusion-dpo diffusion-dpo --reward "$REWARD"
 row finetune ddpo ddpo --reward "$REWARD"

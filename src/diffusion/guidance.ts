@@ -1,6 +1,6 @@
 // Classifier-free guidance (Ho & Salimans 2022, eq. 6 in the ε form used by diffusers):
 //   ε̃ = ε_uncond + w · (ε_cond − ε_uncond).
-// NFE convention (METHOD.md): a network call counts 1 per sample batch evaluated, so a guided step
+// NFE convention (docs/methods.md): a network call counts 1 per sample batch evaluated, so a guided step
 // (w ≠ 1) costs 2 NFE (conditional and unconditional) and an unguided one (w = 1) costs 1: at
 // w = 1 the unconditional branch cancels and is not evaluated. A caller that batches both branches
 // into one forward pass of doubled batch still counts 2.

@@ -1,5 +1,5 @@
 // The main job (`npx sharpen demo`, the README's `npm run demo`): from the shipped base checkpoint,
-// RLHF-Diffusion-Sharpening (METHOD.md) with the compositional reward on the embedded world, then
+// RLHF-Diffusion-Sharpening (docs/methods.md) with the compositional reward on the embedded world, then
 // the base and the fine-tuned model evaluated on the same held-out prompts and the same initial
 // noises with every metric available, and a report: the metrics table with paired 95% intervals and
 // the NFE per image, the reward curve of training, the evaluation images whose score changed most

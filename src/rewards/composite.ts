@@ -1,6 +1,6 @@
 // A weighted sum of rewards, each normalised first so that no reward dominates by its units
-// (METHOD.md: "Rewards have different scales (CLIP ×100, ImageReward ≈ N(0,1), an MLLM 0–10) …
-// any sum of rewards must normalise first").
+// (docs/methods.md, "Rewards' scales": rewards have different scales (CLIP ×100, ImageReward ≈ N(0,1),
+// an MLLM 0–10), so any sum of rewards normalises each term first).
 //
 //   R(x, c) = Σ_k w_k · norm_k(R_k(x, c))
 //

@@ -8,7 +8,7 @@
 //
 // Unlike the authors' code, which returns 7.0 when a reply cannot be parsed, an unusable reply is
 // retried and then is an Error — or, only when the caller chose onFailure: 'unscored', the sample is
-// marked unscored (METHOD.md: a default score biases selection toward broken replies).
+// marked unscored (docs/methods.md: never a default score, which biases selection toward broken replies).
 //
 // Robustness: a concurrency limit (a semaphore, src/util/semaphore.ts), a per-request timeout
 // (AbortController), retries with exponential back-off and jitter (p-retry) on 429, 408/409, 5xx,

@@ -1,9 +1,9 @@
 // The one interface every reward implements (one reward per file), and the checks they share.
 //
-// A reward R(x, c) scores images x for prompts c (METHOD.md). Rewards differ in units (CLIP ×100,
+// A reward R(x, c) scores images x for prompts c (docs/methods.md). Rewards differ in units (CLIP ×100,
 // ImageReward ≈ N(0, 1), an MLLM 0–10), so each declares its scale; a sum of rewards (composite.ts)
 // normalises by it. A reward that could not score a sample says so (`unscored`), and only when the
-// caller chose that policy: a silent default score would bias selection (METHOD.md).
+// caller chose that policy: a silent default score would bias selection (docs/methods.md).
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { RgbImage } from '../world/image.js';

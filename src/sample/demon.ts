@@ -15,7 +15,7 @@
 // Two choices differ from the paper and are ours: (1) the reward of a candidate is taken at its
 // one-step x̂0 (the paper also estimates it by solving the ODE from x_{t−1}^k, which costs many calls
 // per candidate); (2) no temperature: the rewards are standardised per prompt before tanh, as
-// METHOD.md states, so the method is blind to the reward's units.
+// docs/methods.md ("Demon") states, so the method is blind to the reward's units.
 //
 // The sampler must be stochastic: DDIM with η > 0 (default η = 1) or DDPM; z is replayed through
 // Scheduler.step's `noise` option. The last step (to x0, σ = 0) is an ordinary step.

@@ -1,8 +1,8 @@
-// Inference-time methods (METHOD.md, "Inference-time trajectory optimisation"): one interface, a
+// Inference-time methods (docs/methods.md, "Inference-time methods"): one interface, a
 // registry by name, and what the methods share: the options every method takes, a sampling context
 // that makes every network call and counts it (the NFE), the reward calls, and budget sizing.
 //
-// NFE convention (METHOD.md and diffusion/guidance.ts): one network evaluation of one image is
+// NFE convention (docs/methods.md and diffusion/guidance.ts): one network evaluation of one image is
 // 1 NFE, classifier-free guidance counts 2 (the unconditional and the conditional branch), and every
 // call counts — the sampler's own steps, the look-aheads of candidates, the samples of a search that
 // are thrown away. `nfePerImage` is the total over all calls divided by the number of prompts, so it
