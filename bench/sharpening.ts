@@ -3,7 +3,7 @@
 // `npm run bench -- sharpening --table [--n 1,3,8] [--m 1,3,8] [--paths recompute,full] [--batch 2]
 //                              [--steps 3] [--method sft|rlhf] [--reward compositional] [--base checkpoints/base]`
 //
-// Two benchmarks of one Diffusion-Sharpening training step (METHOD.md).
+// Two benchmarks of one Diffusion-Sharpening training step (docs/methods.md).
 //
 // 1. The breakdown (default): where the wall-clock of one step goes, for the method as the
 //    fine-tuning loop (src/train/loop.ts) runs it. The bench builds what the loop builds: the base

@@ -1,5 +1,5 @@
 // How faithful RLHF-Sharpening's ranking of trajectories is to the ranking of the images they come
-// from (METHOD.md, RLHF steps 1–5), measured on a checkpoint, for both ways of re-noising:
+// from (docs/methods.md, RLHF-Diffusion-Sharpening), measured on a checkpoint, for both ways of re-noising:
 // 'generation' (x_t = √ᾱ_t x0 + √(1−ᾱ_t) x_T with the noise x_T that generated x0, the authors' code)
 // and 'fresh' (a new ε). For P train prompts × n images generated from x_T (S DDIM steps, η = 0,
 // guidance w), at each t of a list: unroll m DDIM steps of stride ⌊T/S⌋ from x_t, score each step's

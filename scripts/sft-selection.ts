@@ -1,4 +1,4 @@
-// What SFT-Diffusion-Sharpening's choice of trajectory selects (METHOD.md steps 1–5 at m = 1), measured
+// What SFT-Diffusion-Sharpening's choice of trajectory selects (docs/methods.md, at m = 1), measured
 // on a checkpoint: for world examples (x0, c), t uniform in [0, T) and n noises ε_i, the denoising
 // loss L_i = ‖ε_θ(x_t^i, t, c) − ε_i‖² and the reward R_i of x̂0_i. Prints, by t range, the mean L of
 // the argmax-R trajectory (what SFT-Sharpening trains), of the argmin-R one, and of all n (what
