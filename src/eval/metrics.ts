@@ -2,8 +2,7 @@
 // grader, beside the world's categories). Each is a registered reward; one that cannot be built here
 // (no checkpoint shipped or trained, no endpoint configured) becomes "n/a" with the reason, so an
 // evaluation never fails for a missing metric and never reports a made-up number for it.
-import { makeReward, type Reward } from '../rewards/index.js';
-import { resolveEndpoint } from '../rewards/mllm.js';
+import { UnknownRewardError, makeReward, rewardUnavailableReason, type Reward } from '../rewards/index.js';
 
 /** The metric rewards an evaluation reports by default. */
 export const DEFAULT_METRICS = ['clip', 'aesthetic', 'preference', 'mllm'] as const;
@@ -15,18 +14,16 @@ export async function availableMetricRewards(
   const rewards: Reward[] = [];
   const missing: Record<string, string> = {};
   for (const name of names) {
-    if (name === 'mllm') {
-      try {
-        resolveEndpoint({});
-      } catch (e) {
-        missing[name] = `no endpoint configured (${(e as Error).message.split('\n')[0]})`;
-        continue;
-      }
+    // a reward that declares it cannot be built here (e.g. no endpoint configured) is n/a
+    const unavailable = rewardUnavailableReason(name); // an unknown name throws UnknownRewardError
+    if (unavailable !== null) {
+      missing[name] = unavailable;
+      continue;
     }
     try {
       rewards.push(await makeReward(name));
     } catch (e) {
-      if (/unknown reward/i.test((e as Error).message)) throw e; // a typo is an error, not "n/a"
+      if (e instanceof UnknownRewardError) throw e; // a typo (here or in a composite's terms) is an error, not "n/a"
       missing[name] = (e as Error).message.split('\n')[0]!;
       log(`metric ${name} is n/a: ${missing[name]}`);
     }

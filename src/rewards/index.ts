@@ -3,7 +3,7 @@
 //   const r = await makeReward('mllm', { model: 'gpt-4o' });
 // Each new reward file adds one registerReward call here.
 import { CompositeReward, compositeConfigSchema } from './composite.js';
-import { MllmReward } from './mllm.js';
+import { MllmReward, resolveEndpoint } from './mllm.js';
 import { CompositionalReward, type CompositionalOptions } from './compositional.js';
 import { ClipReward, type ClipRewardOptions } from './clip.js';
 import { PreferenceReward } from './preference.js';
@@ -37,6 +37,16 @@ registerReward(
   (opts) => new MllmReward(opts as ConstructorParameters<typeof MllmReward>[0]),
   'MLLM grader (GPT-4o-style rubric, overall 0–10) through an OpenAI-compatible endpoint; ' +
     'SHARPEN_MLLM_BASE_URL / SHARPEN_MLLM_API_KEY / SHARPEN_MLLM_MODEL',
+  {
+    unavailableReason: () => {
+      try {
+        resolveEndpoint({});
+        return null;
+      } catch (e) {
+        return `no endpoint configured (${(e as Error).message.split('\n')[0]})`;
+      }
+    },
+  },
 );
 
 registerReward(

@@ -6,8 +6,10 @@ import * as torch from '../../src/torch/index.js';
 import {
   CompositeReward,
   MllmReward,
+  UnknownRewardError,
   makeReward,
   registerReward,
+  rewardUnavailableReason,
   rewardDescriptions,
   rewardNames,
   hasReward,
@@ -56,6 +58,8 @@ describe('reward registry', () => {
 
   test('an unknown name throws listing the valid ones', async () => {
     await assert.rejects(makeReward('clip-scroe'), (e: Error) => {
+      assert.ok(e instanceof UnknownRewardError);
+      assert.equal(e.rewardName, 'clip-scroe');
       assert.match(e.message, /unknown reward 'clip-scroe'/);
       for (const n of ['composite', 'mllm', 'test-fixed']) assert.ok(e.message.includes(n), n);
       return true;
@@ -87,7 +91,7 @@ describe('reward registry', () => {
     assert.ok(Math.abs(out.scores[0]! - (2 * 0.5 + 2)) < 1e-9, String(out.scores[0]));
     await assert.rejects(makeReward('composite', { terms: [{ name: 'test-fixed' }], extra: 1 }), /Unrecognized key/i);
     await assert.rejects(makeReward('composite', { terms: [] }), /terms/);
-    await assert.rejects(makeReward('composite', { terms: [{ name: 'nope' }] }), /unknown reward 'nope'/);
+    await assert.rejects(makeReward('composite', { terms: [{ name: 'nope' }] }), (e: Error) => e instanceof UnknownRewardError && /unknown reward 'nope'/.test(e.message));
   });
 
   test("'mllm' from options, and a clear Error when no endpoint is configured", async () => {
@@ -100,6 +104,9 @@ describe('reward registry', () => {
       delete process.env.SHARPEN_MLLM_API_KEY;
       delete process.env.SHARPEN_MLLM_MODEL;
       await assert.rejects(makeReward('mllm', {}), /no MLLM endpoint is configured/);
+      assert.match(rewardUnavailableReason('mllm')!, /^no endpoint configured \(mllm reward: no MLLM endpoint/);
+      assert.equal(rewardUnavailableReason('test-fixed'), null);
+      assert.throws(() => rewardUnavailableReason('nope'), UnknownRewardError);
     } finally {
       Object.assign(process.env, saved);
     }
