@@ -4,8 +4,12 @@
 //   sharpen train-preference --labels data/preferences --out checkpoints/preference
 //   sharpen train-aesthetic  --labels data/preferences --out checkpoints/aesthetic
 import type { Command } from 'commander';
-import { collect, int, num } from './args.js';
+import { collect, count, int, num, seed } from './args.js';
+import { checkOutputDir } from '../util/output-path.js';
 
+
+/** Images per prompt for labels: pairs need two; the cap of 64 stops a mistyped count early. */
+const int2to64 = int('per-prompt', { min: 2, max: 64 });
 
 export function registerLabelCommands(program: Command): void {
   const labels = program.command('labels').description('preference labels and ratings from the scripted annotator (docs/annotator.md)');
@@ -13,18 +17,19 @@ export function registerLabelCommands(program: Command): void {
     .command('generate')
     .description('sample base-model images for train-split prompts (k per prompt), label every pair with the scripted annotator and rate every image (restarting with the same options reuses finished images)')
     .requiredOption('--ckpt <dir>', 'text-to-image checkpoint (e.g. checkpoints/base)')
-    .requiredOption('--pairs <n>', 'number of pairs (at least; whole prompts are made)', int('pairs'))
-    .option('--per-prompt <k>', 'images per prompt; every two of them are a pair', int('per-prompt'), 4)
+    .requiredOption('--pairs <n>', 'number of pairs, at least 1 (at least; whole prompts are made)', count('pairs'))
+    .option('--per-prompt <k>', 'images per prompt, 2–64; every two of them are a pair', int2to64, 4)
     .requiredOption('--out <dir>', 'output directory (pairs.jsonl, ratings.jsonl, images/)')
-    .option('--seed <seed>', 'random seed (prompts, sampling settings, noises)', int('seed'), 0)
+    .option('--seed <seed>', 'random seed (prompts, sampling settings, noises; ≥ 0)', seed(), 0)
     .option('--mix <list>', 'sampling settings steps:guidance, comma-separated (default: 20:4, 10:4, 5:4, 3:4, 10:1, 10:2, 10:8)')
-    .option('--batch <n>', 'images per sampling call', int('batch'), 64)
-    .option('--noise <sigma>', "the annotator's inconsistency σ (0: deterministic)", num('noise'), 0)
-    .option('--tie-band <b>', 'utility difference below which a pair is a tie', num('tie-band'), 0.02)
+    .option('--batch <n>', 'images per sampling call (1–4096)', count('batch', 4096), 64)
+    .option('--noise <sigma>', "the annotator's inconsistency σ, ≥ 0 (0: deterministic)", num('noise', { min: 0 }), 0)
+    .option('--tie-band <b>', 'utility difference below which a pair is a tie (≥ 0)', num('tie-band', { min: 0 }), 0.02)
     .action(async (opts: { ckpt: string; pairs: number; perPrompt: number; out: string; seed: number; mix?: string; batch: number; noise: number; tieBand: number }) => {
       const { TextToImageModel } = await import('../models/t2i.js');
       const { generateLabels, parseSamplingMix, DEFAULT_SAMPLING_MIX } = await import('../rewards/label-generation.js');
       const { loadSplit } = await import('../world/splits.js');
+      checkOutputDir(opts.out, '--out');
       const mix = opts.mix ? parseSamplingMix(opts.mix) : DEFAULT_SAMPLING_MIX;
       console.error(`config: ${JSON.stringify({ ...opts, mix })}`);
       const model = await TextToImageModel.load(opts.ckpt);
@@ -58,6 +63,7 @@ export function registerLabelCommands(program: Command): void {
       const cfg = loadConfig(rm.PreferenceTrainSchema, { base: rm.PREFERENCE_TRAIN_DEFAULTS, overrides });
       console.error(`config: ${JSON.stringify(cfg)}`);
       if (opts.labels.length === 0) throw new Error('train-preference: give at least one --labels <dir>');
+      checkOutputDir(opts.out, '--out');
       const data = rm.loadPairData(opts.labels.map((d) => join(d, 'pairs.jsonl')), cfg.heldOut);
       const deps: import('../train/reward-models.js').PreferenceTrainDeps = { progress: true };
       let cleanup = () => {};
@@ -110,6 +116,7 @@ export function registerLabelCommands(program: Command): void {
       const cfg = loadConfig(rm.AestheticTrainSchema, { base: rm.AESTHETIC_TRAIN_DEFAULTS, overrides: opts.set });
       console.error(`config: ${JSON.stringify(cfg)}`);
       if (opts.labels.length === 0) throw new Error('train-aesthetic: give at least one --labels <dir>');
+      checkOutputDir(opts.out, '--out');
       const data = rm.loadRatingData(opts.labels.map((d) => join(d, 'ratings.jsonl')), cfg.heldOut);
       const clip = await loadClipEmbedder(opts.clip);
       mkdirSync(opts.out, { recursive: true });

@@ -1,7 +1,8 @@
 // Commands over the text-to-image model: pretrain, sample.
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { collect, int, num } from './args.js';
+import { collect, count, guidance, num, seed, MAX_GUIDANCE } from './args.js';
+import { checkOutputDir, checkOutputFile } from '../util/output-path.js';
 import { repeatEach } from '../util/arrays.js';
 
 
@@ -22,6 +23,8 @@ export function registerModelCommands(program: Command): void {
       const { existsSync, readFileSync, writeFileSync, mkdirSync } = await import('node:fs');
       const { join } = await import('node:path');
       const cfg = loadConfig(PretrainConfigSchema, { path: opts.config, overrides: opts.set });
+      checkOutputDir(cfg.output.dir, 'output.dir');
+      if (opts.export) checkOutputDir(opts.export, '--export');
       console.error(`config: ${JSON.stringify(cfg)}`);
       // the run keeps its own copy of the train prompts, so a resumed run sees the same data
       // even if the committed split changes meanwhile
@@ -51,24 +54,25 @@ export function registerModelCommands(program: Command): void {
     .description('sample a labelled grid of images from a checkpoint and print the NFE used')
     .requiredOption('--ckpt <dir>', 'checkpoint directory (e.g. checkpoints/base)')
     .requiredOption('--prompt <text>', 'the prompt (repeatable: one row each)', collect, [])
-    .option('--n <n>', 'images per prompt', int('n'), 8)
-    .option('--steps <s>', 'sampling steps (default: the checkpoint\'s)', int('steps'))
-    .option('--cfg <w>', 'classifier-free guidance scale (default: the checkpoint\'s)', num('cfg'))
+    .option('--n <n>', 'images per prompt (1–1000)', count('n', 1000), 8)
+    .option('--steps <s>', 'sampling steps, 1–1000 (default: the checkpoint\'s)', count('steps', 1000))
+    .option('--cfg <w>', `classifier-free guidance scale, 0–${MAX_GUIDANCE} (default: the checkpoint's)`, guidance('cfg'))
     .option('--scheduler <name>', 'ddim or ddpm', 'ddim')
-    .option('--eta <eta>', 'DDIM η (default 0; demon and free2guide: 1)', num('eta'))
-    .option('--seed <seed>', 'random seed', int('seed'), 0)
+    .option('--eta <eta>', 'DDIM η in [0, 1] (default 0; demon and free2guide: 1)', num('eta', { min: 0, max: 1 }))
+    .option('--seed <seed>', 'random seed (≥ 0)', seed(), 0)
     .option('--out <file>', 'output PNG', 'grid.png')
     .option('--method <name>', 'inference-time method: plain, best-of-n, zero-order, demon, free2guide', 'plain')
     .option('--reward <name>', 'registered reward the method optimises (e.g. compositional)')
-    .option('--budget-nfe <n>', 'NFE per image the method may spend; it sizes itself to fit', int('budget-nfe'))
+    .option('--budget-nfe <n>', 'NFE per image the method may spend; it sizes itself to fit', count('budget-nfe'))
     .action(async (opts: { ckpt: string; prompt: string[]; n: number; steps?: number; cfg?: number; scheduler: string; eta?: number; seed: number; out: string; method: string; reward?: string; budgetNfe?: number }) => {
       const torch = await import('../torch/index.js');
       const { TextToImageModel } = await import('../models/t2i.js');
       const { getMethod } = await import('../sample/index.js');
       const { makeReward } = await import('../rewards/index.js');
       const { writeGrid } = await import('../eval/grid.js');
-      if (opts.n < 1) throw new Error('--n must be at least 1');
+      const { checkFiniteImages } = await import('../models/generate.js');
       const method = getMethod(opts.method);
+      checkOutputFile(opts.out, '--out');
       const model = await TextToImageModel.load(opts.ckpt);
       const reward = opts.reward ? await makeReward(opts.reward) : undefined;
       model.train(false);
@@ -79,6 +83,7 @@ export function registerModelCommands(program: Command): void {
         steps: opts.steps, guidanceScale: opts.cfg, scheduler: opts.scheduler, eta: opts.eta, reward, budgetNfe: opts.budgetNfe,
       });
       const sec = (performance.now() - t0) / 1000;
+      checkFiniteImages(r.images, { guidanceScale: opts.cfg ?? model.config.sampling.guidanceScale, steps: opts.steps ?? model.config.sampling.steps });
       await writeGrid(opts.out, r.images, prompts, { cols: opts.n });
       const scores = r.log.scores?.filter((v) => !Number.isNaN(v));
       const meanReward = scores?.length ? Number((scores.reduce((a, b) => a + b, 0) / scores.length).toFixed(4)) : undefined;
@@ -96,15 +101,15 @@ export function registerModelCommands(program: Command): void {
     .description('sample held-out prompts of every category and score them with the world\'s evaluator; prints one JSON line last')
     .requiredOption('--ckpt <dir>', 'checkpoint directory')
     .option('--split <name>', 'prompt split', 'test')
-    .option('--per-category <k>', 'prompts per category (default: all)', int('per-category'))
-    .option('--images-per-prompt <n>', 'images per prompt', int('images-per-prompt'), 4)
-    .option('--steps <s>', 'sampling steps (default: the checkpoint\'s)', int('steps'))
-    .option('--cfg <w>', 'guidance scale (default: the checkpoint\'s)', num('cfg'))
-    .option('--seed <seed>', 'random seed', int('seed'), 0)
+    .option('--per-category <k>', 'prompts per category, at least 1 (default: all)', count('per-category'))
+    .option('--images-per-prompt <n>', 'images per prompt (1–1000)', count('images-per-prompt', 1000), 4)
+    .option('--steps <s>', 'sampling steps, 1–1000 (default: the checkpoint\'s)', count('steps', 1000))
+    .option('--cfg <w>', `guidance scale, 0–${MAX_GUIDANCE} (default: the checkpoint's)`, guidance('cfg'))
+    .option('--seed <seed>', 'random seed (≥ 0)', seed(), 0)
     .option('--unconditional', 'sample with the empty prompt (the unconditional baseline)')
     .option('--method <name>', 'inference-time method: plain, best-of-n, zero-order, demon, free2guide', 'plain')
     .option('--reward <name>', 'registered reward the method optimises (e.g. compositional)')
-    .option('--budget-nfe <n>', 'NFE per image the method may spend; it sizes itself to fit', int('budget-nfe'))
+    .option('--budget-nfe <n>', 'NFE per image the method may spend; it sizes itself to fit', count('budget-nfe'))
     .option('--metrics <names>', 'rewards reported beside the categories, comma-separated, or "none"; one that is not available here is "n/a"', 'clip,aesthetic,preference,mllm')
     .option('--json', 'print only the JSON line')
     .option('--samples <file>', 'also write every image\'s scores as JSONL (prompt, category, seen, score, metrics), for paired intervals')
@@ -115,6 +120,7 @@ export function registerModelCommands(program: Command): void {
       const { makeReward } = await import('../rewards/index.js');
       const { availableMetricRewards, parseMetricList, metricColumns } = await import('../eval/metrics.js');
       getMethod(opts.method); // an unknown name fails before the model loads
+      if (opts.samples) checkOutputFile(opts.samples, '--samples');
       const { rewards: metrics, missing } = await availableMetricRewards(parseMetricList(opts.metrics), (m) => console.error(`eval: ${m}`));
       if (opts.unconditional && (opts.method !== 'plain' || opts.reward || opts.budgetNfe !== undefined)) {
         throw new Error('--unconditional samples plainly: it takes no --method, --reward or --budget-nfe');

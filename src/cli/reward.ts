@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import { resolve, relative } from 'node:path';
 import { CATEGORIES, type Category } from '../world/vocab.js';
-import { collect } from './args.js';
+import { collect, count } from './args.js';
+import { checkOutputDir } from '../util/output-path.js';
 
 
 const DEFAULT_CLIP_CONFIG = 'configs/clip.yaml';
@@ -16,14 +17,11 @@ export function registerRewardCommands(program: Command): void {
     .option('--set <key=value>', 'override a config field, e.g. --set train.steps=100 (repeatable)', collect, [])
     .option('--out <dir>', 'where the trained CLIP goes (config.json, model.safetensors, metrics.json)', 'checkpoints/clip')
     .option('--base <dir>', "base model whose samples measure the transfer ('none' to skip)", 'checkpoints/base')
-    .option('--threads <n>', 'libtorch threads (1 is faster on a machine shared with other jobs)')
+    .option('--threads <n>', 'libtorch threads, 1–1024 (1 is faster on a machine shared with other jobs)', count('threads', 1024))
     .option('--no-progress', 'no progress bar')
-    .action(async (opts: { config: string; set: string[]; out: string; base: string; progress: boolean; threads?: string }) => {
-      if (opts.threads !== undefined) {
-        const n = Number(opts.threads);
-        if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--threads must be a positive integer, got '${opts.threads}'`);
-        (await import('../torch/index.js')).setNumThreads(n);
-      }
+    .action(async (opts: { config: string; set: string[]; out: string; base: string; progress: boolean; threads?: number }) => {
+      checkOutputDir(opts.out, '--out');
+      if (opts.threads !== undefined) (await import('../torch/index.js')).setNumThreads(opts.threads);
       const { loadConfig } = await import('../util/config.js');
       const { ClipTrainConfigSchema, trainClip, exportRunFiles, measureClip } = await import('../train/train-clip.js');
       const { loadSplit } = await import('../world/splits.js');
@@ -69,14 +67,12 @@ export function registerRewardCommands(program: Command): void {
     .description('score a folder of images against their prompts with a reward; per-image scores and a summary (mean, std, n, per category)')
     .requiredOption('--reward <name>', 'a registered reward (e.g. clip, compositional)')
     .requiredOption('--images <dir>', 'folder of PNG/JPEG images (paired with the prompts as `sharpen world eval` pairs them)')
-    .requiredOption('--prompts <file>', 'JSONL prompt file ("prompt", optional "category", "id", "file_name")')
+    .requiredOption('--prompts <file>', 'JSONL prompt file: a "prompt" per line, or "text" (its synonym, as in an image folder\'s metadata.jsonl); optional "category", "id", "file_name"')
     .option('--opt <key=value>', "a reward option, e.g. --opt ckpt=checkpoints/clip (repeatable)", collect, [])
-    .option('--batch <n>', 'images per call of the reward', '64')
+    .option('--batch <n>', 'images per call of the reward (1–4096)', count('batch', 4096), 64)
     .option('--json', 'print one JSON object instead of the table')
-    .action(async (opts: { reward: string; images: string; prompts: string; opt: string[]; batch: string; json?: boolean }) => {
-      const batch = Number(opts.batch);
-      if (!Number.isSafeInteger(batch) || batch < 1) throw new Error(`--batch must be a positive integer, got '${opts.batch}'`);
-      const r = await scoreFolder({ reward: opts.reward, images: opts.images, prompts: opts.prompts, options: opts.opt, batchSize: batch });
+    .action(async (opts: { reward: string; images: string; prompts: string; opt: string[]; batch: number; json?: boolean }) => {
+      const r = await scoreFolder({ reward: opts.reward, images: opts.images, prompts: opts.prompts, options: opts.opt, batchSize: opts.batch });
       if (opts.json) console.log(JSON.stringify(r));
       else {
         const cwd = process.cwd();
@@ -141,14 +137,13 @@ function summaryOf(xs: number[]): ScoreSummaryGroup {
  */
 export async function scoreFolder(o: { reward: string; images: string; prompts: string; options?: string[]; batchSize?: number }): Promise<ScoreFolderResult> {
   const torch = await import('../torch/index.js');
-  const { readPromptFile } = await import('../world/splits.js');
-  const { pairImages } = await import('../data/eval-folder.js');
+  const { pairImages, readCaptionFile } = await import('../data/eval-folder.js');
   const { readImage } = await import('../world/image.js');
   const { applyOverride } = await import('../util/config.js');
   const { makeReward, checkOutput } = await import('../rewards/index.js');
   const ropts: Record<string, unknown> = {};
   for (const a of o.options ?? []) applyOverride(ropts, a);
-  const pairs = pairImages(o.images, readPromptFile(o.prompts));
+  const pairs = pairImages(o.images, readCaptionFile(o.prompts));
   if (pairs.length === 0) throw new Error(`${o.prompts}: no prompts`);
   const reward = await makeReward(o.reward, ropts);
   try {

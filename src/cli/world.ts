@@ -13,11 +13,22 @@ import { makeWorldGrid } from '../world/grid.js';
 import { benchRender } from '../world/bench.js';
 import { evaluateFolder } from '../data/eval-folder.js';
 import { Progress } from '../util/progress.js';
+import { checkOutputDir, checkOutputFile } from '../util/output-path.js';
 
-function int(name: string, min = 0) {
+function int(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
+    if (v.trim() === '' || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`--${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `between ${min} and ${max}`}`);
+    }
+    return n;
+  };
+}
+
+function positive(name: string, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max) throw new InvalidArgumentError(`--${name} must be a number > 0 and ≤ ${max}`);
     return n;
   };
 }
@@ -48,10 +59,11 @@ export function registerWorldCommands(program: Command): Command {
     .requiredOption('--prompt <text>', 'e.g. "a small red striped circle above a large blue square"')
     .option('--seed <n>', 'random seed (placement, jitter, background, noise)', int('seed'), 0)
     .option('--out <file>', 'output PNG', 'world.png')
-    .option('--resolution <px>', 'image side: 32 or 64', int('resolution', 16), 32)
-    .option('--scale <k>', 'enlarge k× (nearest neighbour) for viewing', int('scale', 1), 1)
+    .option('--resolution <px>', 'image side: 32 or 64', int('resolution', 16, 1024), 32)
+    .option('--scale <k>', 'enlarge k× (nearest neighbour) for viewing', int('scale', 1, 64), 1)
     .option('--eval', 'also print the evaluator\'s breakdown for the rendering')
     .action(action((o: { prompt: string; seed: number; out: string; resolution: number; scale: number; eval?: boolean }) => {
+      checkOutputFile(o.out, '--out');
       const spec = parsePrompt(o.prompt);
       const { image } = renderScene(spec, o.seed, { resolution: o.resolution });
       writePng(o.out, o.scale > 1 ? upscaleNearest(image, o.scale) : image);
@@ -91,9 +103,10 @@ export function registerWorldCommands(program: Command): Command {
     .command('eval')
     .description('score generated images against their prompts; prints a JSON summary per category')
     .requiredOption('--images <dir>', 'folder of PNG/JPEG images')
-    .requiredOption('--prompts <file>', 'JSONL prompt file (e.g. data/splits/test.jsonl)')
+    .requiredOption('--prompts <file>', 'JSONL prompt file (e.g. data/splits/test.jsonl): a "prompt" per line, or "text" (its synonym, as in an image folder\'s metadata.jsonl)')
     .option('--out <file>', 'write every image\'s score and failed checks here (JSONL)')
     .action(action((o: { images: string; prompts: string; out?: string }) => {
+      if (o.out) checkOutputFile(o.out, '--out');
       let bar: Progress | null = null;
       const { scored, summary } = evaluateFolder(o.images, o.prompts, (done, total) => {
         bar ??= new Progress({ total, label: 'eval', unit: 'img' });
@@ -111,12 +124,12 @@ export function registerWorldCommands(program: Command): Command {
     .description('measure the evaluator on rendered ground truth, swapped prompts, blank and noise images, and degraded images')
     .option('--json', 'print only the JSON line (no table)')
     .option('--per-category <n>', 'test prompts per category (default: all)', int('per-category', 1))
-    .option('--resolution <px>', 'image side', int('resolution', 16), 32)
+    .option('--resolution <px>', 'image side', int('resolution', 16, 1024), 32)
     .option('--seed <n>', 'seed of the renderings and degradations', int('seed'), 0)
     .option('--blur <kind>', "degradation blur: 'binomial' (3×3, radius 1) or a Gaussian σ in pixels", 'binomial')
     .action(action((o: { json?: boolean; perCategory?: number; resolution: number; seed: number; blur: string }) => {
       const blur = o.blur === 'binomial' ? 'binomial' : Number(o.blur);
-      if (blur !== 'binomial' && !(blur > 0)) throw new Error(`--blur: expected 'binomial' or a positive σ, got '${o.blur}'`);
+      if (blur !== 'binomial' && !(Number.isFinite(blur) && blur > 0)) throw new Error(`--blur: expected 'binomial' or a positive σ, got '${o.blur}'`);
       let bar: Progress | null = null;
       const rep = runCheck({
         perCategory: o.perCategory,
@@ -138,6 +151,7 @@ export function registerWorldCommands(program: Command): Command {
     .option('--out <dir>', 'where to write them', defaultSplitDir())
     .option('--seed <n>', 'seed of the generation', int('seed'), 2023)
     .action(action((o: { out: string; seed: number }) => {
+      checkOutputDir(o.out, '--out');
       const splits = generateSplits(o.seed);
       writeSplits(o.out, splits);
       for (const name of SPLITS) console.log(`${name}: ${splits[name].length} prompts (${splits[name].filter((r) => !r.seen).length} with unseen combinations)`);
@@ -148,9 +162,11 @@ export function registerWorldCommands(program: Command): Command {
     .description('a PNG grid of ground-truth renderings, one row per category')
     .option('--out <file>', 'output PNG', 'docs/images/world-grid.png')
     .option('--per-category <n>', 'images per row', int('per-category', 1), 6)
-    .option('--scale <k>', 'enlargement', int('scale', 1), 3)
+    .option('--scale <k>', 'enlargement', int('scale', 1, 64), 3)
     .option('--labelled <file>', 'also write the grid with each prompt (and its category) under its image')
     .action(action(async (o: { out: string; perCategory: number; scale: number; labelled?: string }) => {
+      checkOutputFile(o.out, '--out');
+      if (o.labelled) checkOutputFile(o.labelled, '--labelled');
       const g = makeWorldGrid({ perCategory: o.perCategory, scale: o.scale });
       writePng(o.out, g.image);
       for (const r of g.rows) console.log(`${r.category}: ${r.prompts.map((p) => `"${p}"`).join(' · ')}`);
@@ -171,8 +187,8 @@ export function registerWorldCommands(program: Command): Command {
   world
     .command('bench')
     .description('rendering speed on one core (and evaluator speed)')
-    .option('--seconds <s>', 'how long to render', (v) => Number(v), 3)
-    .option('--resolution <px>', 'image side', int('resolution', 16), 32)
+    .option('--seconds <s>', 'how long to render (> 0, ≤ 3600)', positive('seconds', 3600), 3)
+    .option('--resolution <px>', 'image side', int('resolution', 16, 1024), 32)
     .action(action((o: { seconds: number; resolution: number }) => {
       console.log(JSON.stringify(benchRender({ seconds: o.seconds, resolution: o.resolution })));
     }));
@@ -186,8 +202,9 @@ export function registerWorldCommands(program: Command): Command {
     .option('--unseen-only', 'only the prompts with a combination held out of the train split')
     .option('--category <name>', 'only this category', category)
     .option('--seed <n>', 'seed of the renderings', int('seed'), 0)
-    .option('--resolution <px>', 'image side', int('resolution', 16), 32)
+    .option('--resolution <px>', 'image side', int('resolution', 16, 1024), 32)
     .action(action((o: { out: string; split: SplitName; perPrompt: number; unseenOnly?: boolean; category?: Category; seed: number; resolution: number }) => {
+      checkOutputDir(o.out, '--out');
       if (existsSync(o.out) && readdirSync(o.out).length > 0) throw new Error(`--out ${o.out}: exists and is not empty; choose a new folder`);
       const records = loadSplit(o.split).filter((r) => (!o.unseenOnly || !r.seen) && (!o.category || r.category === o.category));
       if (records.length === 0) throw new Error(`no prompts in split ${o.split} match${o.unseenOnly ? ' --unseen-only' : ''}${o.category ? ` --category ${o.category}` : ''}`);

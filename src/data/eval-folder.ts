@@ -1,13 +1,14 @@
 // Scores a folder of generated images against their prompts with the world's evaluator, and
 // summarises per category with seen and unseen combinations apart (`sharpen world eval`).
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { readImage } from '../world/image.js';
 import { evaluateImage, type Evaluation } from '../world/evaluate.js';
-import { inferCategory, readPromptFile, unseenCombos, type PromptRecord } from '../world/splits.js';
-import { CATEGORIES, type Category } from '../world/vocab.js';
+import { inferCategory, unseenCombos, type PromptRecord } from '../world/splits.js';
+import { CATEGORIES, isCategory, type Category } from '../world/vocab.js';
+import type { SceneSpec } from '../world/spec.js';
 import { parsePrompt } from '../world/grammar.js';
-import { readMetadata } from './image-folder.js';
+import { captionOf, readMetadata } from './image-folder.js';
 
 export interface ScoredImage {
   file: string;
@@ -44,12 +45,56 @@ export interface EvalSummary {
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
 
 /**
+ * Reads a JSONL file of captions: each line a "prompt" or a "text" (synonyms, see captionOf), with
+ * optional "category", "id", "seen", "unseen" and "file_name". So both a split's prompt file and an
+ * image folder's metadata.jsonl are read. Every problem is an Error naming the file and line.
+ */
+export function readCaptionFile(path: string): PromptRecord[] {
+  if (!existsSync(path)) throw new Error(`${path}: file not found`);
+  if (statSync(path).isDirectory()) throw new Error(`${path}: is a folder; give a JSONL file (e.g. ${join(path, 'metadata.jsonl')})`);
+  const out: PromptRecord[] = [];
+  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    const where = `${path}:${i + 1}`;
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new Error(`${where}: not valid JSON`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${where}: expected a JSON object`);
+    const prompt = captionOf(raw, where);
+    let spec: SceneSpec;
+    try {
+      spec = parsePrompt(prompt);
+    } catch (e) {
+      throw new Error(`${where}: ${(e as Error).message}`);
+    }
+    const category = typeof raw.category === 'string' ? raw.category : null;
+    if (category !== null && !isCategory(category)) throw new Error(`${where}: unknown category '${category}' (accepted: ${CATEGORIES.join(', ')})`);
+    const unseen = unseenCombos(spec);
+    const { text: _text, ...rest } = raw;
+    out.push({
+      ...rest,
+      id: typeof raw.id === 'string' ? raw.id : String(i),
+      prompt,
+      category: (category ?? inferCategory(spec)) as Category,
+      seen: typeof raw.seen === 'boolean' ? raw.seen : unseen.length === 0,
+      unseen: Array.isArray(raw.unseen) ? (raw.unseen as string[]) : unseen,
+      spec,
+    });
+  });
+  return out;
+}
+
+/**
  * Pairs images with prompts: a "file_name" field in the prompt line; else the folder's
  * metadata.jsonl; else files named after the prompt's id (`<id>.png`, `<id>_<k>.png`); else the
  * images in name order with the prompts in file order.
  */
 export function pairImages(dir: string, records: PromptRecord[]): { file: string; rec: PromptRecord }[] {
   if (!existsSync(dir)) throw new Error(`${dir}: folder not found`);
+  if (!statSync(dir).isDirectory()) throw new Error(`${dir}: is a file, not a folder of images`);
   const withFile = records.filter((r) => typeof (r as unknown as Record<string, unknown>).file_name === 'string');
   if (withFile.length === records.length && records.length > 0) {
     return records.map((r) => ({ file: join(dir, (r as unknown as Record<string, string>).file_name!), rec: r }));
@@ -108,7 +153,7 @@ export function summarise(scored: ScoredImage[], evals: Evaluation[]): EvalSumma
 }
 
 export function evaluateFolder(dir: string, promptFile: string, onProgress?: (done: number, total: number) => void): { scored: ScoredImage[]; summary: EvalSummary } {
-  const records = readPromptFile(promptFile);
+  const records = readCaptionFile(promptFile);
   const pairs = pairImages(dir, records);
   const scored: ScoredImage[] = [];
   const evals: Evaluation[] = [];

@@ -1,6 +1,7 @@
 // A dataset of real images with captions, in the common `metadata.jsonl` convention (as used by
 // Hugging Face `datasets`' imagefolder and the diffusers training scripts): a folder of images
-// and a metadata.jsonl whose lines are {"file_name": "...", "text": "..."}.
+// and a metadata.jsonl whose lines are {"file_name": "...", "text": "..."} ("prompt", the field of
+// prompt files, is read as a synonym of "text").
 //
 // PNG and JPEG (recognised by content); each image is resized (shorter side to `resolution`,
 // anti-aliased), centre-cropped to a square and randomly flipped left–right (not when the caption
@@ -136,6 +137,23 @@ function tryParse(text: string): SceneSpec | null {
   }
 }
 
+/**
+ * The caption of one JSON line: its "prompt" (the field of prompt files such as the splits) or its
+ * "text" (the field of image folders' metadata.jsonl, as `sharpen world folder` writes them); the
+ * two mean the same. A line with both must give the same string in each.
+ */
+export function captionOf(raw: Record<string, unknown>, where: string): string {
+  const { prompt, text } = raw;
+  if (prompt !== undefined && typeof prompt !== 'string') throw new Error(`${where}: "prompt" must be a string`);
+  if (text !== undefined && typeof text !== 'string') throw new Error(`${where}: "text" must be a string`);
+  if (typeof prompt === 'string' && typeof text === 'string' && prompt !== text) {
+    throw new Error(`${where}: "prompt" and "text" differ; they are the same caption, give one`);
+  }
+  const caption = (prompt ?? text) as string | undefined;
+  if (caption === undefined) throw new Error(`${where}: no caption: expected a "prompt" (or "text", its synonym) string`);
+  return caption;
+}
+
 /** Reads and checks metadata.jsonl; every problem is an Error naming the file and line. */
 export function readMetadata(dir: string): FolderEntry[] {
   const path = join(dir, 'metadata.jsonl');
@@ -152,12 +170,13 @@ export function readMetadata(dir: string): FolderEntry[] {
       throw new Error(`${path}:${line}: not valid JSON`);
     }
     const r = rec as Record<string, unknown>;
-    if (typeof r !== 'object' || r === null || typeof r.file_name !== 'string' || typeof r.text !== 'string') {
-      throw new Error(`${path}:${line}: expected {"file_name": string, "text": string}`);
+    if (typeof r !== 'object' || r === null || Array.isArray(r) || typeof r.file_name !== 'string' || (typeof r.text !== 'string' && typeof r.prompt !== 'string')) {
+      throw new Error(`${path}:${line}: expected {"file_name": string, "text": string} ("prompt" is accepted for "text")`);
     }
+    const text = captionOf(r, `${path}:${line}`);
     const file = resolve(root, r.file_name);
     if (file !== root && !file.startsWith(root + sep)) throw new Error(`${path}:${line}: file_name '${r.file_name}' points outside the folder`);
-    out.push({ file, text: r.text, line });
+    out.push({ file, text, line });
   });
   if (out.length === 0) throw new Error(`${path}: no entries`);
   return out;

@@ -5,7 +5,7 @@
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { TextToImageModel } from '../models/t2i.js';
-import { generate } from '../models/generate.js';
+import { checkFiniteImages, generate } from '../models/generate.js';
 import { getMethod } from '../sample/index.js';
 import { evaluateImage } from '../world/evaluate.js';
 import { CATEGORIES, type Category } from '../world/vocab.js';
@@ -96,6 +96,9 @@ export function tensorToRgbImages(images: Tensor): RgbImage[] {
 
 export function selectPrompts(split: string, perCategory?: number): { prompt: string; category: Category; seen: boolean }[] {
   if (!(SPLITS as readonly string[]).includes(split)) throw new Error(`unknown split '${split}' (accepted: ${SPLITS.join(', ')})`);
+  if (perCategory !== undefined && !(Number.isSafeInteger(perCategory) && perCategory >= 1)) {
+    throw new Error(`perCategory must be an integer ≥ 1 (or absent for all prompts), got ${perCategory}`);
+  }
   const rows = loadSplit(split as SplitName);
   const out: { prompt: string; category: Category; seen: boolean }[] = [];
   for (const c of CATEGORIES) {
@@ -110,6 +113,7 @@ export async function evaluateModel(model: TextToImageModel, opts: EvalOptions =
   if (opts.method && opts.unconditional) throw new Error('evaluateModel: method and unconditional exclude each other');
   const method = opts.method ? getMethod(opts.method.name) : null;
   const per = opts.imagesPerPrompt ?? 4;
+  if (!(Number.isSafeInteger(per) && per >= 1)) throw new Error(`imagesPerPrompt must be an integer ≥ 1, got ${per}`);
   const bs = opts.batchSize ?? 32;
   const jobs = repeatEach(selectPrompts(opts.split ?? 'test', opts.perCategory), per);
   model.train(false);
@@ -125,6 +129,12 @@ export async function evaluateModel(model: TextToImageModel, opts: EvalOptions =
       ? await method.sample(model, prompts, { steps: opts.steps, guidanceScale: opts.guidanceScale, ...opts.method!.options })
       : generate(model, prompts, { steps: opts.steps, guidanceScale: opts.unconditional ? 1 : opts.guidanceScale });
     nfe = r.nfePerImage;
+    try {
+      checkFiniteImages(r.images, { guidanceScale: opts.guidanceScale ?? model.config.sampling.guidanceScale, steps: opts.steps ?? model.config.sampling.steps });
+    } catch (e) {
+      r.images.dispose();
+      throw e;
+    }
     const imgs = tensorToRgbImages(r.images);
     const extra: Record<string, number>[] = chunk.map(() => ({}));
     try {

@@ -16,6 +16,8 @@ export interface GenerateOptions {
   spacing?: TimestepSpacing;
   /** x_T [B, C, H, W]; drawn from the global generator when absent (seed it with torch.manualSeed) */
   noise?: Tensor;
+  /** return images even when the sample holds NaN or ±Inf (default false: that is an Error) */
+  allowNonFinite?: boolean;
 }
 
 export interface GenerateResult {
@@ -52,10 +54,44 @@ export function guidedPrediction(
   });
 }
 
+/** What produced a sample, for the message of checkFiniteImages. */
+export interface SampleSettings {
+  guidanceScale?: number | undefined;
+  steps?: number | undefined;
+}
+
+/** How many values of `x` are NaN or ±Inf (0 when all are finite; one native reduction). */
+export function countNonFinite(x: Tensor): number {
+  return torch.tidy(() => {
+    const ok = x.isfinite();
+    if (ok.all().item() !== 0) return 0;
+    return x.numel() - ok.sum().item();
+  });
+}
+
+/**
+ * Throws when a sampled batch holds NaN or ±Inf, naming how many values and the settings that
+ * produced it, so that a broken sample never becomes an image. Check before any clamp to [0, 1],
+ * which would turn ±Inf into a plain white or black pixel.
+ */
+export function checkFiniteImages(x: Tensor, settings: SampleSettings = {}, what = 'sampled images'): void {
+  const bad = countNonFinite(x);
+  if (bad === 0) return;
+  const parts: string[] = [];
+  if (settings.guidanceScale !== undefined) parts.push(`guidance scale ${settings.guidanceScale}`);
+  if (settings.steps !== undefined) parts.push(`${settings.steps} steps`);
+  throw new Error(
+    `${what} hold ${bad} NaN or infinite values of ${x.numel()}${parts.length ? ` (${parts.join(', ')})` : ''}: ` +
+      'the model weights or the sampling settings are broken; no image was written',
+  );
+}
+
 /** Samples one image per prompt. */
 export function generate(model: TextToImageModel, prompts: string[], opts: GenerateOptions = {}): GenerateResult {
   const steps = opts.steps ?? model.config.sampling.steps;
   const scale = opts.guidanceScale ?? model.config.sampling.guidanceScale;
+  if (!Number.isFinite(scale)) throw new Error(`generate: guidance scale must be a finite number, got ${scale}`);
+  if (!Number.isSafeInteger(steps) || steps < 1) throw new Error(`generate: steps must be a positive integer, got ${steps}`);
   const { sampleSize: size, inChannels: C } = model.config.unet;
   const B = prompts.length;
   const schedule = noiseSchedule(model);
@@ -71,6 +107,7 @@ export function generate(model: TextToImageModel, prompts: string[], opts: Gener
           eta: opts.eta, nfePerCall: nfePerStep(scale),
           denoise: (x, t) => guidedPrediction(model, x, t, cond, uncond, scale),
         });
+        if (!opts.allowNonFinite) checkFiniteImages(r.x0, { guidanceScale: scale, steps });
         const images = r.x0.add(1).div(2).clamp(0, 1); // [-1, 1] → [0, 1]
         return { images, nfePerImage: r.nfe };
       }),

@@ -30,6 +30,47 @@ export function splitWords(text: string): string[] {
   return text.toLowerCase().split(/[^a-z0-9-]+/).filter((w) => w.length > 0);
 }
 
+/** The longest excerpt of user text a warning echoes. */
+export const MAX_ECHO = 60;
+
+/** `s` quoted, cut to MAX_ECHO characters with an ellipsis, so that a warning stays short. */
+export function echo(s: string, max = MAX_ECHO): string {
+  const chars = [...s];
+  return `'${chars.length > max ? `${chars.slice(0, max - 1).join('')}…` : s}'`;
+}
+
+/** Classes of characters the vocabulary cannot hold, which tokenize() drops and reports. */
+const DROPPED_CLASSES: { name: string; re: RegExp }[] = [
+  { name: 'emoji', re: /[\p{Extended_Pictographic}\p{Regional_Indicator}\u{FE0F}\u{200D}\u{1F3FB}-\u{1F3FF}]/u },
+  { name: 'CJK characters', re: /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u3000-\u303F\uFF00-\uFFEF]/u },
+];
+
+/** A user's word as written (ASCII punctuation and spaces separate words; other characters stay in the word). */
+function userWords(text: string): string[] {
+  return text.split(/[\s\x00-\x2c\x2e-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]+/).filter((w) => w.length > 0);
+}
+
+/** What tokenize() made of one user word: the vocabulary key (null: nothing left) and the characters dropped per class. */
+function analyseWord(word: string): { key: string | null; nonAsciiLetters: boolean; dropped: Map<string, string> } {
+  const dropped = new Map<string, string>();
+  let kept = '';
+  for (const ch of word) {
+    if (/^[\x00-\x7f]$/.test(ch)) {
+      kept += ch;
+      continue;
+    }
+    const cls = DROPPED_CLASSES.find((c) => c.re.test(ch))?.name ?? (/\p{L}|\p{M}|\p{N}/u.test(ch) ? null : 'other symbols');
+    if (cls === null) {
+      kept += ch; // a non-ASCII letter stays part of the word, which is then unknown as a whole
+      continue;
+    }
+    dropped.set(cls, (dropped.get(cls) ?? '') + ch);
+  }
+  const key = kept.toLowerCase();
+  const nonAsciiLetters = /[^\x00-\x7f]/.test(key);
+  return { key: key.length > 0 ? key : null, nonAsciiLetters, dropped };
+}
+
 export class Tokenizer {
   private readonly index = new Map<string, number>();
   private readonly warned = new Set<string>();
@@ -48,17 +89,37 @@ export class Tokenizer {
     return SPECIAL_TOKENS.length + this.config.words.length;
   }
 
-  /** Token ids of one text, without <bos>/<eos>; an unknown word becomes <unk> with a warning naming it (once). */
+  /**
+   * Token ids of one text, without <bos>/<eos>. ASCII punctuation and spaces separate words. A word
+   * outside the vocabulary (one with non-ASCII letters such as 'café' included, as a whole) becomes
+   * <unk> with a warning naming it; emoji, CJK and other non-ASCII symbols are dropped with a
+   * warning naming the class, the characters and the word they were in. Each warning is given once
+   * and is bounded in length.
+   */
   tokenize(text: string): number[] {
-    return splitWords(text).map((w) => {
-      const id = this.index.get(w);
-      if (id !== undefined) return id;
-      if (!this.warned.has(w)) {
-        this.warned.add(w);
-        this.warn(`tokenizer: unknown word '${w}' (encoded as <unk>)`);
+    const ids: number[] = [];
+    for (const word of userWords(text)) {
+      const { key, nonAsciiLetters, dropped } = analyseWord(word);
+      for (const [cls, chars] of dropped) {
+        this.warnOnce(`drop:${cls}:${word}`, `tokenizer: dropped ${cls} ${echo(chars, 20)}${key !== null ? ` from the word ${echo(word)}` : ''} (outside the vocabulary)`);
       }
-      return UNK;
-    });
+      if (key === null) continue;
+      const id = nonAsciiLetters ? undefined : this.index.get(key);
+      if (id !== undefined) {
+        ids.push(id);
+        continue;
+      }
+      const shown = [...dropped.values()].length ? key : word.toLowerCase();
+      this.warnOnce(`unk:${shown}`, `tokenizer: unknown word ${echo(shown)}${nonAsciiLetters ? ' (non-ASCII letters)' : ''} (encoded as <unk>)`);
+      ids.push(UNK);
+    }
+    return ids;
+  }
+
+  private warnOnce(key: string, msg: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.warn(msg);
   }
 
   /** Encodes a batch as <bos> words <eos> <pad>…, truncating words that do not fit (with a warning). */
@@ -70,7 +131,7 @@ export class Tokenizer {
     texts.forEach((text, b) => {
       let toks = this.tokenize(text);
       if (toks.length > L - 2) {
-        this.warn(`tokenizer: '${text}' has ${toks.length} words, truncated to ${L - 2}`);
+        this.warn(`tokenizer: a prompt of ${toks.length} words (${echo(text)}) is truncated to its first ${L - 2}`);
         toks = toks.slice(0, L - 2);
       }
       const row = [BOS, ...toks, EOS];

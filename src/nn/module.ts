@@ -8,6 +8,31 @@ export interface LoadReport {
   missing: string[];
   unexpected: string[];
   mismatched: { key: string; expected: number[]; got: number[] }[];
+  /** dtypes that differ from the module's (an Error unless `cast` is set) */
+  dtypeMismatched?: { key: string; expected: string; got: string }[];
+  /** floating tensors holding NaN or ±Inf, with how many such values (always an Error) */
+  nonFinite?: { key: string; count: number; numel: number }[];
+}
+
+export interface LoadStateDictOptions {
+  /** missing or unexpected keys are an Error (default true) */
+  strict?: boolean;
+  /** accept tensors of another dtype and cast them to the module's (default false: a dtype mismatch is an Error) */
+  cast?: boolean;
+}
+
+const FLOATING = new Set(['float32', 'float64', 'float16', 'bfloat16']);
+
+/** How many values of a floating tensor are NaN or ±Inf (one native reduction when there are none). */
+function nonFiniteCount(t: Tensor): number {
+  if (!FLOATING.has(t.dtype)) return 0;
+  return torch.noGrad(() =>
+    torch.tidy(() => {
+      const ok = t.isfinite();
+      if (ok.all().item() !== 0) return 0;
+      return t.numel() - ok.sum().item();
+    }),
+  );
 }
 
 export class Module {
@@ -126,22 +151,29 @@ export class Module {
   }
 
   /**
-   * Copies values from `sd` into the module's tensors (cast to their dtype and device). Checks the
-   * whole dict first: with `strict` (the default) any missing, unexpected or mis-shaped key is an
-   * Error listing them all, and nothing is changed; without it, mis-shaped keys are still an Error
-   * and the report lists what was skipped.
+   * Copies values from `sd` into the module's tensors (moved to their device). Checks the whole dict
+   * first, and changes nothing when any check fails: a mis-shaped key, a dtype other than the
+   * module's (unless `cast` asks for a cast to the module's dtype), and a floating tensor holding
+   * NaN or ±Inf are always an Error listing them all (the last with the count of bad values); with
+   * `strict` (the default) so are missing and unexpected keys, and without it the report lists
+   * what was skipped.
    */
-  loadStateDict(sd: Record<string, Tensor>, opts: { strict?: boolean } = {}): LoadReport {
+  loadStateDict(sd: Record<string, Tensor>, opts: LoadStateDictOptions = {}): LoadReport {
     const strict = opts.strict ?? true;
     const own = this.stateDict();
-    const report: LoadReport = { missing: [], unexpected: [], mismatched: [] };
+    const report: LoadReport = { missing: [], unexpected: [], mismatched: [], dtypeMismatched: [], nonFinite: [] };
     for (const k of Object.keys(own)) if (!(k in sd)) report.missing.push(k);
     for (const k of Object.keys(sd)) if (!(k in own)) report.unexpected.push(k);
     for (const [k, t] of Object.entries(own)) {
       const s = sd[k];
-      if (s && !sameShape(s.shape, t.shape)) report.mismatched.push({ key: k, expected: t.shape, got: s.shape });
+      if (!s) continue;
+      if (!sameShape(s.shape, t.shape)) report.mismatched.push({ key: k, expected: t.shape, got: s.shape });
+      if (s.dtype !== t.dtype && !opts.cast) report.dtypeMismatched!.push({ key: k, expected: t.dtype, got: s.dtype });
+      const bad = nonFiniteCount(s);
+      if (bad > 0) report.nonFinite!.push({ key: k, count: bad, numel: s.numel() });
     }
-    const problems = report.mismatched.length + (strict ? report.missing.length + report.unexpected.length : 0);
+    const problems = report.mismatched.length + report.dtypeMismatched!.length + report.nonFinite!.length +
+      (strict ? report.missing.length + report.unexpected.length : 0);
     if (problems > 0) throw new Error(`loadStateDict(${this.constructor.name}): ${describeReport(report)}`);
     torch.noGrad(() =>
       torch.tidy(() => {
@@ -178,6 +210,23 @@ export function describeReport(r: LoadReport): string {
     parts.push(
       'shape mismatches: ' +
         r.mismatched.slice(0, 10).map((m) => `${m.key} expected [${m.expected.join(', ')}] got [${m.got.join(', ')}]`).join('; '),
+    );
+  }
+  const dt = r.dtypeMismatched ?? [];
+  if (dt.length) {
+    parts.push(
+      'dtype mismatches: ' +
+        dt.slice(0, 10).map((m) => `${m.key} expected ${m.expected} got ${m.got}`).join('; ') +
+        (dt.length > 10 ? `; … (${dt.length} in all)` : '') +
+        ' (pass { cast: true } to cast)',
+    );
+  }
+  const nf = r.nonFinite ?? [];
+  if (nf.length) {
+    parts.push(
+      'non-finite values: ' +
+        nf.slice(0, 10).map((m) => `${m.key} has ${m.count} NaN or infinite of ${m.numel}`).join('; ') +
+        (nf.length > 10 ? `; … (${nf.length} tensors in all)` : ''),
     );
   }
   return parts.join('; ') || 'no problems';

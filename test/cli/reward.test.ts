@@ -92,7 +92,7 @@ describe('reward score', () => {
     const base = { images: join(dir, 'imgs'), prompts: join(dir, 'prompts.jsonl') };
     await assert.rejects(run(args({ reward: 'clipp', ...base })), /unknown reward 'clipp'; valid rewards: .*clip.*compositional/);
     await assert.rejects(run(args({ reward: 'compositional', ...base, images: join(dir, 'none') })), /none: folder not found/);
-    await assert.rejects(run(args({ reward: 'compositional', ...base, batch: '0' })), /--batch must be a positive integer/);
+    await assert.rejects(run(args({ reward: 'compositional', ...base, batch: '0' })), /--batch must be an integer between 1 and 4096, got '0'/);
     await assert.rejects(run(args({ reward: 'clip', ...base, opt: `ckpt=${join(dir, 'missing')}` })), /missing not found/);
     writeFileSync(join(dir, 'short.jsonl'), JSON.stringify({ prompt: 'a red circle' }) + '\n');
     await assert.rejects(run(args({ reward: 'compositional', ...base, prompts: join(dir, 'short.jsonl') })), /6 images for 1 prompts/);
@@ -134,6 +134,6 @@ describe('train-clip', () => {
     const again = await run(['train-clip', '--config', join(dir, 'clip.yaml'), '--out', join(dir, 'clip-out'), '--base', 'none', '--no-progress']);
     assert.match(again.err.join('\n'), /resumed from .* at step 2/);
     await assert.rejects(run(['train-clip', '--config', join(dir, 'clip.yaml'), '--set', 'train.nope=1']), /nope/);
-    await assert.rejects(run(['train-clip', '--config', join(dir, 'clip.yaml'), '--threads', 'x']), /--threads must be a positive integer/);
+    await assert.rejects(run(['train-clip', '--config', join(dir, 'clip.yaml'), '--threads', 'x']), /--threads must be an integer between 1 and 1024, got 'x'/);
   });
 });
