@@ -230,7 +230,7 @@ async function runBreakdown(args: string[]): Promise<void> {
         }
       };
       const ctx: MethodContext = {
-        model, reference, schedule, scheduler, reward: timedReward, data, prompts, options, batchSize: batch!, step: k, position: k,
+        model, reference, schedule, scheduler, reward: timedReward, data, prompts, options, batchSize: batch!, step: k, position: k, state: null,
       };
       const stepTimer = startTimer();
       phase = 'rollout';

@@ -2,12 +2,14 @@
 // checkpoint or the new one, never half of one: every file goes into a fresh temporary directory,
 // which is renamed to `checkpoint-<step>` when complete; then the `latest` pointer is replaced by a
 // rename. A checkpoint holds named groups of tensors (each a safetensors file: weights, EMA,
-// optimizer state, …) and one JSON state (step, RNG states, data position, optimizer meta, config).
+// optimizer state, the method's state, …) and one JSON state (step, RNG states, data position,
+// optimizer meta, the method state's meta, config).
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import type { MethodState } from './method.js';
 
 export interface CheckpointContent {
   step: number;
@@ -94,4 +96,39 @@ export function rngStateToBase64(): string {
 export function restoreRngState(b64: unknown, where: string): void {
   if (typeof b64 !== 'string') throw new Error(`${where}: no RNG state saved`);
   torch.setRngState(new Uint8Array(Buffer.from(b64, 'base64')));
+}
+
+/** The checkpoint group of a method's state tensors (method.safetensors). */
+const METHOD_GROUP = 'method';
+
+/**
+ * A method state's part of a checkpoint: its tensors as the group `method` and its meta in
+ * state.json as `methodState` (nothing for a state without stateDict). The caller disposes the
+ * tensors once saved.
+ */
+export function methodStatePart(method: string, state: MethodState | null): Pick<CheckpointContent, 'tensors' | 'state'> {
+  const saved = state?.stateDict?.();
+  if (!saved) return { tensors: {}, state: {} };
+  return {
+    tensors: Object.keys(saved.tensors).length ? { [METHOD_GROUP]: saved.tensors } : {},
+    state: { methodState: { method, meta: saved.meta ?? null } },
+  };
+}
+
+/**
+ * Restores a method's state from a loaded checkpoint. A state with loadStateDict requires one in the
+ * checkpoint, written for the same method: without it the run cannot continue exactly, so it is an
+ * Error rather than a fresh state. A state without loadStateDict ignores the checkpoint.
+ */
+export function restoreMethodState(c: LoadedCheckpoint, method: string, state: MethodState | null): void {
+  if (!state?.loadStateDict) return;
+  const saved = c.state.methodState as { method?: unknown; meta?: unknown } | undefined;
+  if (!saved || typeof saved !== 'object') {
+    throw new Error(
+      `checkpoint ${c.dir}: no state of method ${method} in it (written by a version that did not checkpoint the method's state?); ` +
+      'it cannot be resumed exactly: start the run again',
+    );
+  }
+  if (saved.method !== method) throw new Error(`checkpoint ${c.dir}: its method state is of method ${String(saved.method)}, not ${method}`);
+  state.loadStateDict({ tensors: c.tensors[METHOD_GROUP] ?? {}, meta: saved.meta });
 }

@@ -10,7 +10,7 @@
 //   weights, the optimizer, the schedule or the EMA, counted and logged; `maxNonFinite` such steps
 //   in a row stop the run with a clear message;
 // - the bookkeeping: checkpoints every `checkpointEvery` steps, written atomically (checkpoint.ts:
-//   weights or adapters, optimizer, EMA, RNG state, step, data position, resolved config) so that a
+//   weights or adapters, optimizer, EMA, RNG state, the method's state, step, data position, config) so that a
 //   process killed at any moment resumes exactly (bit-identical weights); metrics per step as JSONL
 //   (<out>/metrics.jsonl) and in the SQLite run store; a progress bar with loss, reward mean/best/worst,
 //   steps/s and ETA; the training NFE (every network call of the policy and the reference, per image);
@@ -49,10 +49,10 @@ import { JsonlWriter, readJsonl } from '../util/jsonl.js';
 import { Progress } from '../util/progress.js';
 import { formatZodError } from '../util/config.js';
 import {
-  saveCheckpoint, latestCheckpointDir, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState,
+  saveCheckpoint, latestCheckpointDir, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState, methodStatePart, restoreMethodState,
 } from './checkpoint.js';
 import {
-  NonFiniteError, type FinetuneMethod, type ImageCaptionSource, type MethodContext, type PromptSource, type RewardFn,
+  NonFiniteError, type FinetuneMethod, type ImageCaptionSource, type MethodSetup, type MethodState, type PromptSource, type RewardFn,
 } from './method.js';
 import { getMethod, methodNames } from './methods/index.js';
 import { evaluateHeldOut, HELD_OUT_SPLIT, type HeldOutRecord } from './held-out.js';
@@ -131,7 +131,7 @@ export interface ResolvedFinetune {
   config: FinetuneConfig;
   loop: LoopConfig;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  method: FinetuneMethod<any, any>;
+  method: FinetuneMethod<any, any, any>;
   options: Record<string, unknown>;
 }
 
@@ -485,6 +485,13 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
     const metrics = new JsonlWriter(join(out, 'metrics.jsonl'));
     const evalLog = new JsonlWriter(join(out, 'eval.jsonl'));
 
+    // the training stream (timesteps, noise, rollouts) starts from the seed, whatever building the
+    // models drew before; then the method makes its state; a resumed run restores both below
+    torch.manualSeed(loop.seed);
+    const setup: MethodSetup = { model, reference, schedule, scheduler, reward: reward ? rewardFn(reward) : null, data, prompts, options, batchSize: loop.batch };
+    const methodState: MethodState | null = method.init ? await method.init(setup) : null;
+    if (methodState?.dispose) disposables.push({ dispose: () => methodState.dispose!() });
+
     // ---- resume
     let step = 0;
     let nfeTotal = 0;
@@ -504,13 +511,10 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
         if (ema) ema.loadStateDict({ tensors: c.tensors.ema!, meta: c.state.ema as never });
         sched.loadStateDict(c.state.lrScheduler);
         restoreRngState(c.state.rng, latest);
+        restoreMethodState(c, method.name, methodState);
         step = c.step;
         const s = c.state as Record<string, number>;
-        nfeTotal = s.nfeTotal ?? 0;
-        skipped = s.skipped ?? 0;
-        consecutive = s.consecutive ?? 0;
-        elapsedBefore = s.elapsedSec ?? 0;
-        evalSecBefore = s.evalSec ?? 0;
+        [nfeTotal, skipped, consecutive, elapsedBefore, evalSecBefore] = [s.nfeTotal ?? 0, s.skipped ?? 0, s.consecutive ?? 0, s.elapsedSec ?? 0, s.evalSec ?? 0];
       } finally {
         disposeCheckpoint(c);
       }
@@ -549,24 +553,21 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
       const o = opt.stateDict();
       const e = ema?.stateDict();
       const weights = lora ? loraStateDict(model.unet) : model.unet.stateDict();
+      const m = methodStatePart(method.name, methodState);
       try {
         await saveCheckpoint(ckptRoot, {
           step,
-          tensors: { [lora ? 'lora' : 'unet']: weights, optimizer: o.tensors, ...(e ? { ema: e.tensors } : {}) },
+          tensors: { [lora ? 'lora' : 'unet']: weights, optimizer: o.tensors, ...(e ? { ema: e.tensors } : {}), ...m.tensors },
           state: {
-            optimizer: o.meta, ...(e ? { ema: e.meta } : {}), lrScheduler: sched.stateDict(), rng: rngStateToBase64(),
+            optimizer: o.meta, ...(e ? { ema: e.meta } : {}), lrScheduler: sched.stateDict(), rng: rngStateToBase64(), ...m.state,
             dataPosition: step * loop.accumulation, nfeTotal, skipped, consecutive, elapsedSec: elapsed(),
             evalSec: evalSecBefore + evalSecSession, runId, config,
           },
         }, loop.keepCheckpoints);
       } finally {
-        for (const t of [...Object.values(o.tensors), ...Object.values(e?.tensors ?? {})]) t.dispose();
+        for (const g of [o.tensors, e?.tensors ?? {}, ...Object.values(m.tensors)]) for (const t of Object.values(g)) t.dispose();
       }
     };
-
-    // the training stream (timesteps, noise, rollouts) starts from the seed, whatever building the
-    // models drew before; a resumed run has restored the generator's state instead
-    if (!latest) torch.manualSeed(loop.seed);
 
     // ---- the held-out curve: due at step 0, every evalEvery steps and at the last step; a step
     // already in eval.jsonl (step 0 after a resume) is not evaluated again
@@ -602,10 +603,7 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
       const logSums: Record<string, number> = {};
       let bad: string | null = null;
       for (let micro = 0; micro < loop.accumulation && !bad; micro++) {
-        const ctx: MethodContext = {
-          model, reference, schedule, scheduler, reward: reward ? rewardFn(reward) : null, data, prompts, options,
-          batchSize: loop.batch, step, position: step * loop.accumulation + micro,
-        };
+        const ctx = { ...setup, step, position: step * loop.accumulation + micro, state: methodState };
         const batch = await method.makeBatch(ctx);
         try {
           const r = await method.loss(ctx, batch);

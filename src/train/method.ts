@@ -6,16 +6,23 @@
 // text encoder, LoRA or full weights, AdamW and its schedule, gradient accumulation and clipping,
 // EMA, checkpoints and exact resume, the non-finite guard, metrics, the progress bar and the
 // exported model. A method owns only what makes it itself: its options, how a batch is made, and
-// its loss. Per optimizer step the loop calls, for each of the `accumulation` micro-batches:
+// its loss, and what it carries from one micro-batch to the next. Once per run the loop calls
+//
+//   state = await method.init?.(setup)          // e.g. DDPO's rollout buffer and reward statistics
+//
+// (after seeding the global generator, before restoring a checkpoint; a method without init has the
+// state null), then per optimizer step, for each of the `accumulation` micro-batches:
 //
 //   batch = await method.makeBatch(ctx)         // e.g. images + prompts, or prompts + rollouts
 //   { loss, logs } = await method.loss(ctx, batch)
 //   loss.backward(); method.disposeBatch(batch)
 //
 // with ctx.position = step · accumulation + micro, the micro-batch's place in the data stream
-// (a method must draw its data from it, so that a resumed run sees the same data). Random draws
-// (timesteps, noise, rollouts) come from the global torch generator, which the loop seeds and keeps
-// in every checkpoint.
+// (a method must draw its data from it, so that a resumed run sees the same data) and ctx.state the
+// state init made. Random draws (timesteps, noise, rollouts) come from the global torch generator,
+// which the loop seeds and keeps in every checkpoint. Whatever else a method carries between
+// micro-batches lives in its state: a state with stateDict is saved in every checkpoint and restored
+// on resume (checkpoint.ts), so that a resumed run continues exactly; the loop disposes it at the end.
 import type { z } from 'zod';
 import type { Tensor } from '../torch/index.js';
 import type { NoiseSchedule, Scheduler } from '../diffusion/index.js';
@@ -39,8 +46,29 @@ export interface PromptSource {
   promptsAt(position: number, size: number): string[];
 }
 
+/** A method state as a checkpoint keeps it: tensors (in method.safetensors) and JSON-serialisable meta. */
+export interface MethodStateDict {
+  tensors: Record<string, Tensor>;
+  meta: unknown;
+}
+
+/**
+ * What a method carries from one micro-batch to the next, made once per run by its init. With
+ * stateDict and loadStateDict it is part of every checkpoint, and a checkpoint without it cannot be
+ * resumed; without them (a resource made once per run, such as a reward model) it is made afresh
+ * on resume.
+ */
+export interface MethodState {
+  /** the state as it is now; the caller disposes the returned tensors once saved */
+  stateDict?(): MethodStateDict;
+  /** restores a saved state; the caller disposes the given tensors afterwards (copy what is kept) */
+  loadStateDict?(saved: MethodStateDict): void;
+  /** frees what the state holds (the loop calls it when the run ends) */
+  dispose?(): void;
+}
+
 /** What the loop hands a method at every micro-batch. */
-export interface MethodContext<O = Record<string, unknown>> {
+export interface MethodContext<O = Record<string, unknown>, S extends MethodState | null = null> {
   /** the policy: its UNet is trained (fully or through LoRA adapters), its text encoder is frozen */
   model: TextToImageModel;
   /** the frozen starting model (only when the method's needsReference says so) */
@@ -62,7 +90,12 @@ export interface MethodContext<O = Record<string, unknown>> {
   step: number;
   /** the micro-batch's position in the data stream: step · accumulation + micro */
   position: number;
+  /** the method's state: what its init returned (null for a method without init) */
+  state: S;
 }
+
+/** What a method's init sees: the run's models, data and options, before any step. */
+export type MethodSetup<O = Record<string, unknown>> = Omit<MethodContext<O>, 'step' | 'position' | 'state'>;
 
 /** What a method's loss returns: a scalar with a graph to the trained parameters, and numbers to log. */
 export interface MethodLoss {
@@ -71,7 +104,7 @@ export interface MethodLoss {
   logs: Record<string, number>;
 }
 
-export interface FinetuneMethod<O extends Record<string, unknown> = Record<string, unknown>, B = unknown> {
+export interface FinetuneMethod<O extends Record<string, unknown> = Record<string, unknown>, B = unknown, S extends MethodState | null = null> {
   readonly name: string;
   /** one line for `--help` and the list of methods */
   readonly description: string;
@@ -83,8 +116,10 @@ export interface FinetuneMethod<O extends Record<string, unknown> = Record<strin
   readonly needsData: boolean;
   /** whether the method needs a reward (--reward NAME) */
   readonly needsReward: boolean;
-  makeBatch(ctx: MethodContext<O>): Promise<B>;
-  loss(ctx: MethodContext<O>, batch: B): Promise<MethodLoss>;
+  /** makes the method's state, once per run (optional: a method without it has the state null) */
+  init?(setup: MethodSetup<O>): Promise<S>;
+  makeBatch(ctx: MethodContext<O, S>): Promise<B>;
+  loss(ctx: MethodContext<O, S>, batch: B): Promise<MethodLoss>;
   /** frees what makeBatch allocated */
   disposeBatch(batch: B): void;
 }
@@ -92,7 +127,7 @@ export interface FinetuneMethod<O extends Record<string, unknown> = Record<strin
 // ------------------------------------------------------------------ registry
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyMethod = FinetuneMethod<any, any>;
+type AnyMethod = FinetuneMethod<any, any, any>;
 
 const methods = new Map<string, AnyMethod>();
 

@@ -64,7 +64,33 @@ class FnReward implements Reward {
   }
 }
 
-/** Registers the toy rewards once: 'toy-redness', 'toy-anti-redness', 'toy-nan' (always NaN), 'toy-unscored', 'toy-nan-calls' (NaN at listed calls). */
+/** redness as a tensor [N] with the graph to the images (the differentiable form). */
+function rednessTensor(images: Tensor): Tensor {
+  return torch.tidy(() => {
+    const [r, g, b] = images.chunk(3, 1) as [Tensor, Tensor, Tensor];
+    return r.mean([1, 2, 3]).sub(g.add(b).div(2).mean([1, 2, 3]));
+  });
+}
+
+/** 'toy-redness-diff': redness with scoreDifferentiable (ReFL's reward in the tests). */
+class DiffRedness implements Reward {
+  readonly name = 'toy-redness-diff';
+  readonly differentiable = true;
+  readonly scale = { kind: 'range', min: -1, max: 1 } as const;
+  async score(images: Tensor, prompts: string[]): Promise<RewardOutput> {
+    checkImages(images, prompts, this.name);
+    return { scores: redness(images) };
+  }
+  scoreDifferentiable(images: Tensor, prompts: string[]): Tensor {
+    checkImages(images, prompts, this.name);
+    return rednessTensor(images);
+  }
+}
+
+/**
+ * Registers the toy rewards once: 'toy-redness', 'toy-anti-redness', 'toy-nan' (always NaN),
+ * 'toy-unscored', 'toy-nan-calls' (NaN at listed calls), 'toy-redness-diff' (differentiable).
+ */
 export function registerToyRewards(): void {
   if (hasReward('toy-redness')) return;
   registerReward('toy-redness', () => new FnReward('toy-redness', (x) => ({ scores: redness(x) })), 'test: mean red minus mean green/blue');
@@ -82,6 +108,7 @@ export function registerToyRewards(): void {
       return { scores: redness(x).map((v) => (bad ? NaN : v)) };
     });
   }, 'test: redness, but NaN at the listed calls (0-based)');
+  registerReward('toy-redness-diff', () => new DiffRedness(), 'test: differentiable redness');
 }
 
 /**

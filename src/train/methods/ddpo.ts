@@ -39,7 +39,7 @@
 import { z } from 'zod';
 import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
-import type { FinetuneMethod } from '../method.js';
+import type { FinetuneMethod, MethodState, MethodStateDict } from '../method.js';
 import type { Scheduler } from '../../diffusion/index.js';
 import type { TextToImageModel } from '../../models/t2i.js';
 import { repeatEach } from '../../util/arrays.js';
@@ -93,6 +93,20 @@ export class PerPromptStatTracker {
   /** Prompts tracked. */
   get size(): number {
     return this.stats.size;
+  }
+
+  /** Every prompt's kept rewards, as JSON-serialisable pairs (for checkpoints). */
+  entries(): [string, number[]][] {
+    return [...this.stats].map(([p, h]) => [p, [...h]]);
+  }
+
+  /** Replaces the kept rewards with saved ones (entries()). */
+  restore(entries: unknown): void {
+    const ok = Array.isArray(entries) && entries.every((e) =>
+      Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && Array.isArray(e[1]) && e[1].every((v: unknown) => typeof v === 'number'));
+    if (!ok) throw new Error('PerPromptStatTracker.restore: expected [prompt, rewards[]] pairs');
+    this.stats.clear();
+    for (const [p, h] of entries as [string, number[]][]) this.stats.set(p, [...h]);
   }
 }
 
@@ -286,20 +300,68 @@ interface DdpoBatch {
   rewards: number[];
 }
 
-/**
- * What a run keeps between micro-batches: the stat tracker and the current buffer (keyed by the
- * policy, one per run). Not in the loop's checkpoints: a resumed run starts with an empty tracker
- * (buffer statistics until a prompt has statMinCount rewards again), and a run resumed inside a
- * buffer (bufferBatches > 1) samples that buffer again with the resumed weights. With the defaults
- * (bufferBatches 1, prompts rarely repeated) a resume is exact.
- */
-interface DdpoState {
-  tracker: PerPromptStatTracker | null;
-  buffer: { index: number; tr: Trajectories; advantages: number[]; rewards: number[] } | null;
+interface DdpoBuffer {
+  /** the buffer's number: it serves micro-batches index · bufferBatches to (index + 1) · bufferBatches − 1 */
+  index: number;
+  tr: Trajectories;
+  advantages: number[];
+  rewards: number[];
 }
-const ddpoStates = new WeakMap<TextToImageModel, DdpoState>();
 
-export const ddpo: FinetuneMethod<DdpoOptions, DdpoBatch> = {
+/**
+ * What a DDPO run carries between micro-batches: the per-prompt stat tracker and the current rollout
+ * buffer (sampled and scored at its first micro-batch, trained on by the next bufferBatches − 1).
+ * Both are in every checkpoint (the buffer's trajectories as tensors, the rest as JSON), so a run
+ * resumed inside a buffer trains on the samples the uninterrupted run would.
+ */
+export class DdpoState implements MethodState {
+  buffer: DdpoBuffer | null = null;
+
+  constructor(readonly tracker: PerPromptStatTracker | null) {}
+
+  stateDict(): MethodStateDict {
+    const b = this.buffer;
+    const meta = {
+      tracker: this.tracker ? this.tracker.entries() : null,
+      buffer: b ? {
+        index: b.index, prompts: b.tr.prompts, timesteps: b.tr.timesteps, guidanceScale: b.tr.guidanceScale, eta: b.tr.eta, nfe: b.tr.nfe,
+        advantages: b.advantages, rewards: b.rewards,
+      } : null,
+    };
+    const tensors: Record<string, Tensor> = b ? { latents: b.tr.latents.clone(), logProbs: b.tr.logProbs.clone(), images: b.tr.images.clone() } : {};
+    return { tensors, meta };
+  }
+
+  loadStateDict(saved: MethodStateDict): void {
+    const m = saved.meta as { tracker?: unknown; buffer?: Record<string, unknown> | null } | null;
+    if (!m || typeof m !== 'object') throw new Error('ddpo: the saved method state has no meta');
+    if (this.tracker) this.tracker.restore(m.tracker);
+    this.dispose();
+    const b = m.buffer;
+    if (!b) return;
+    const { latents, logProbs, images } = saved.tensors;
+    if (!latents || !logProbs || !images) throw new Error('ddpo: the saved rollout buffer lacks its latents, logProbs or images');
+    const numbers = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'number');
+    if (!Number.isInteger(b.index) || !numbers(b.timesteps) || !numbers(b.advantages) || !numbers(b.rewards) || !Array.isArray(b.prompts)) {
+      throw new Error('ddpo: the saved rollout buffer is malformed');
+    }
+    this.buffer = {
+      index: b.index as number,
+      tr: {
+        prompts: b.prompts as string[], timesteps: b.timesteps as number[], latents: latents.clone(), logProbs: logProbs.clone(), images: images.clone(),
+        guidanceScale: b.guidanceScale as number, eta: b.eta as number, nfe: b.nfe as number,
+      },
+      advantages: b.advantages as number[], rewards: b.rewards as number[],
+    };
+  }
+
+  dispose(): void {
+    if (this.buffer) disposeTrajectories(this.buffer.tr);
+    this.buffer = null;
+  }
+}
+
+export const ddpo: FinetuneMethod<DdpoOptions, DdpoBatch, DdpoState> = {
   name: 'ddpo',
   description: 'DDPO_IS (Black et al.): online RL, DDIM η = 1 rollouts with log-probs, per-prompt advantages, PPO clipped objective (needs --reward)',
   optionsSchema: ddpoOptionsSchema,
@@ -307,13 +369,13 @@ export const ddpo: FinetuneMethod<DdpoOptions, DdpoBatch> = {
   needsData: false,
   needsReward: true,
 
+  async init({ options: o }) {
+    return new DdpoState(o.perPromptStatTracking ? new PerPromptStatTracker(o.statBufferSize, o.statMinCount) : null);
+  },
+
   async makeBatch(ctx) {
     const o = ctx.options;
-    let st = ddpoStates.get(ctx.model);
-    if (!st) {
-      st = { tracker: o.perPromptStatTracking ? new PerPromptStatTracker(o.statBufferSize, o.statMinCount) : null, buffer: null };
-      ddpoStates.set(ctx.model, st);
-    }
+    const st = ctx.state;
     const index = Math.floor(ctx.position / o.bufferBatches);
     const j = ctx.position % o.bufferBatches;
     if (st.buffer?.index !== index) {

@@ -24,7 +24,6 @@
 //   loss is Σ_i w_i ℓ_i / max(1, Σ_i w_i), so a batch of ties has loss 0 and no gradient. Ties in
 //   label files are skipped when loading.
 // - Policy equal to reference ⇒ the inside term is 0 and every pair's loss is log 2.
-import { resolve } from 'node:path';
 import { z } from 'zod';
 import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
@@ -34,7 +33,7 @@ import type { TextToImageModel } from '../../models/t2i.js';
 import { readPreferencePairs, ImageCache } from '../../data/preferences.js';
 import { Rng } from '../../world/rng.js';
 import { selectPerExample, type RewardFn } from '../rollout.js';
-import type { FinetuneMethod } from '../method.js';
+import type { FinetuneMethod, MethodState } from '../method.js';
 import { repeatEach } from '../../util/arrays.js';
 
 export interface DiffusionDpoOptions {
@@ -352,10 +351,12 @@ export const diffusionDpo: FinetuneMethod<DiffusionDpoMethodOptions, DpoBatch> =
   },
 };
 
-/** One reader per (file, resolution, seed) in this process. */
-const pairFiles = new Map<string, PreferencePairFile>();
+/** A run's state: the label file's reader, made once per run (it reads pairs by position: nothing to checkpoint). */
+interface LabelsState extends MethodState {
+  file: PreferencePairFile;
+}
 
-export const diffusionDpoLabels: FinetuneMethod<DiffusionDpoLabelsOptions, DpoBatch> = {
+export const diffusionDpoLabels: FinetuneMethod<DiffusionDpoLabelsOptions, DpoBatch, LabelsState> = {
   name: 'diffusion-dpo-labels',
   description: 'Diffusion-DPO (Wallace et al.) on a preference label file (--set pairs=FILE, default data/preferences/pairs.jsonl), against the frozen base (no reward)',
   optionsSchema: diffusionDpoLabelsOptionsSchema,
@@ -363,13 +364,12 @@ export const diffusionDpoLabels: FinetuneMethod<DiffusionDpoLabelsOptions, DpoBa
   needsData: false,
   needsReward: false,
 
+  async init({ model, options: o }) {
+    return { file: new PreferencePairFile(o.pairs, model.config.unet.sampleSize, o.shuffleSeed) };
+  },
+
   async makeBatch(ctx) {
-    const o = ctx.options;
-    const resolution = ctx.model.config.unet.sampleSize;
-    const key = `${resolve(o.pairs)}|${resolution}|${o.shuffleSeed}`;
-    let f = pairFiles.get(key);
-    if (!f) pairFiles.set(key, (f = new PreferencePairFile(o.pairs, resolution, o.shuffleSeed)));
-    return { batch: f.batchAt(ctx.position, ctx.batchSize), logs: {} };
+    return { batch: ctx.state.file.batchAt(ctx.position, ctx.batchSize), logs: {} };
   },
 
   async loss(ctx, b) {

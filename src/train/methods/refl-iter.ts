@@ -43,7 +43,7 @@ import { nfePerStep, type NoiseSchedule, type Scheduler } from '../../diffusion/
 import { guidedPrediction } from '../../models/generate.js';
 import type { TextToImageModel } from '../../models/t2i.js';
 import { diffusionLoss } from '../pretrain.js';
-import { NonFiniteError, type FinetuneMethod, type MethodContext } from '../method.js';
+import { NonFiniteError, type FinetuneMethod, type MethodState } from '../method.js';
 import { makeReward, type Reward } from '../../rewards/index.js';
 
 /** A differentiable reward: images [N, 3, H, W] in [0, 1] and their prompts → [N] with a graph to the images. */
@@ -220,31 +220,32 @@ export const reflIterOptionsSchema = z.object({
 }).strict();
 export type ReflIterOptions = z.infer<typeof reflIterOptionsSchema>;
 
-/** The differentiable reward of a run, made once per policy (one per run). */
-const reflRewards = new WeakMap<TextToImageModel, { key: string; reward: Reward }>();
+/** A run's state: its differentiable reward, made once per run (nothing to checkpoint). */
+interface ReflIterState extends MethodState {
+  reward: Reward;
+}
 
-async function differentiableReward(ctx: MethodContext<ReflIterOptions>): Promise<Reward> {
-  const o = ctx.options;
-  const key = JSON.stringify([o.reflReward, o.reflRewardOptions]);
-  const have = reflRewards.get(ctx.model);
-  if (have && have.key === key) return have.reward;
-  have?.reward.dispose?.();
+async function differentiableReward(o: ReflIterOptions): Promise<Reward> {
   const reward = await makeReward(o.reflReward, o.reflRewardOptions);
   if (!reward.differentiable || typeof reward.scoreDifferentiable !== 'function') {
     reward.dispose?.();
     throw new Error(`refl-iter: reward '${o.reflReward}' is not differentiable; ReFL back-propagates through the reward (use clip, aesthetic, preference or a composite of them)`);
   }
-  reflRewards.set(ctx.model, { key, reward });
   return reward;
 }
 
-export const reflIter: FinetuneMethod<ReflIterOptions, IterReflBatch> = {
+export const reflIter: FinetuneMethod<ReflIterOptions, IterReflBatch, ReflIterState> = {
   name: 'refl-iter',
   description: 'IterComp-style ReFL (Xu et al.; Zhang et al.): a differentiable reward of x̂0 at a late step plus the pre-training loss on --data (reward: --set reflReward=NAME, default clip)',
   optionsSchema: reflIterOptionsSchema,
   needsReference: () => false,
   needsData: true,
   needsReward: false,
+
+  async init({ options }) {
+    const reward = await differentiableReward(options);
+    return { reward, dispose: () => reward.dispose?.() };
+  },
 
   async makeBatch(ctx) {
     const { images, prompts: captions } = ctx.data!.batchAt(ctx.position, ctx.batchSize); // [B, 3, H, W] in [−1, 1]
@@ -253,7 +254,7 @@ export const reflIter: FinetuneMethod<ReflIterOptions, IterReflBatch> = {
 
   async loss(ctx, batch) {
     const o = ctx.options;
-    const reward = await differentiableReward(ctx);
+    const reward = ctx.state.reward;
     const r = iterReflLoss(ctx.model, ctx.schedule, ctx.scheduler, batch, (images, prompts) => reward.scoreDifferentiable!(images, prompts), {
       steps: o.S, lateSteps: o.lateSteps, lambda: o.lambda, pretrainWeight: o.pretrainWeight,
       guidanceScale: o.guidance ?? ctx.model.config.sampling.guidanceScale,

@@ -9,31 +9,12 @@ import * as torch from '../../../src/torch/index.js';
 import { TextToImageModel } from '../../../src/models/t2i.js';
 import { finetune } from '../../../src/train/loop.js';
 import { methodNames } from '../../../src/train/methods/index.js';
-import { hasReward, registerReward } from '../../../src/rewards/index.js';
-import { checkImages, type Reward } from '../../../src/rewards/reward.js';
 import { createImage, writePng } from '../../../src/world/image.js';
 import { readJsonl } from '../../../src/util/jsonl.js';
 import { registerToyRewards, saveTinyBase, tempDir } from '../finetune-helpers.js';
-import { rednessTensor } from './baseline-helpers.js';
 
 torch.setNumThreads(1); // a long job shares this machine; the models are tiny
 registerToyRewards();
-
-/** 'toy-redness-diff': redness with scoreDifferentiable (ReFL's reward in these tests). */
-class DiffRedness implements Reward {
-  readonly name = 'toy-redness-diff';
-  readonly differentiable = true;
-  readonly scale = { kind: 'range', min: -1, max: 1 } as const;
-  async score(images: torch.Tensor, prompts: string[]) {
-    checkImages(images, prompts, this.name);
-    return { scores: torch.noGrad(() => torch.tidy(() => Array.from(rednessTensor(images).toFloat32Array()))) };
-  }
-  scoreDifferentiable(images: torch.Tensor, prompts: string[]) {
-    checkImages(images, prompts, this.name);
-    return rednessTensor(images);
-  }
-}
-if (!hasReward('toy-redness-diff')) registerReward('toy-redness-diff', () => new DiffRedness(), 'test: differentiable redness');
 
 const quiet = { progress: false, log: () => {} };
 // the tiny world base samples with S = 4 steps, guidance 1 (one NFE per image per step); with
