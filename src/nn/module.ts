@@ -10,8 +10,8 @@ export interface LoadReport {
   mismatched: { key: string; expected: number[]; got: number[] }[];
   /** dtypes that differ from the module's (an Error unless `cast` is set) */
   dtypeMismatched?: { key: string; expected: string; got: string }[];
-  /** floating tensors holding NaN or ±Inf, with how many such values (always an Error) */
-  nonFinite?: { key: string; count: number; numel: number }[];
+  /** floating tensors holding NaN or ±Inf, or values beyond MAX_PLAUSIBLE_WEIGHT, with how many (always an Error) */
+  nonFinite?: { key: string; count: number; huge: number; numel: number }[];
 }
 
 export interface LoadStateDictOptions {
@@ -23,14 +23,22 @@ export interface LoadStateDictOptions {
 
 const FLOATING = new Set(['float32', 'float64', 'float16', 'bfloat16']);
 
-/** How many values of a floating tensor are NaN or ±Inf (one native reduction when there are none). */
-function nonFiniteCount(t: Tensor): number {
-  if (!FLOATING.has(t.dtype)) return 0;
+/**
+ * Above this magnitude a weight is taken for corruption (a flipped exponent bit turns 0.02 into
+ * about 1e37): no trained network of this project comes near it.
+ */
+export const MAX_PLAUSIBLE_WEIGHT = 1e20;
+
+/** How many values of a floating tensor are NaN or ±Inf, and how many are finite but beyond MAX_PLAUSIBLE_WEIGHT. */
+function badValues(t: Tensor): { nonFinite: number; huge: number } {
+  if (!FLOATING.has(t.dtype) || t.numel() === 0) return { nonFinite: 0, huge: 0 };
   return torch.noGrad(() =>
     torch.tidy(() => {
-      const ok = t.isfinite();
-      if (ok.all().item() !== 0) return 0;
-      return t.numel() - ok.sum().item();
+      const a = t.abs();
+      const m = a.amax().item();
+      if (m <= MAX_PLAUSIBLE_WEIGHT) return { nonFinite: 0, huge: 0 }; // NaN fails the comparison
+      const finite = t.isfinite();
+      return { nonFinite: t.numel() - finite.sum().item(), huge: a.gt(MAX_PLAUSIBLE_WEIGHT).logicalAnd(finite).sum().item() };
     }),
   );
 }
@@ -154,7 +162,8 @@ export class Module {
    * Copies values from `sd` into the module's tensors (moved to their device). Checks the whole dict
    * first, and changes nothing when any check fails: a mis-shaped key, a dtype other than the
    * module's (unless `cast` asks for a cast to the module's dtype), and a floating tensor holding
-   * NaN or ±Inf are always an Error listing them all (the last with the count of bad values); with
+   * NaN, ±Inf or values beyond MAX_PLAUSIBLE_WEIGHT are always an Error listing them all (the last
+   * with the count of bad values); with
    * `strict` (the default) so are missing and unexpected keys, and without it the report lists
    * what was skipped.
    */
@@ -169,8 +178,8 @@ export class Module {
       if (!s) continue;
       if (!sameShape(s.shape, t.shape)) report.mismatched.push({ key: k, expected: t.shape, got: s.shape });
       if (s.dtype !== t.dtype && !opts.cast) report.dtypeMismatched!.push({ key: k, expected: t.dtype, got: s.dtype });
-      const bad = nonFiniteCount(s);
-      if (bad > 0) report.nonFinite!.push({ key: k, count: bad, numel: s.numel() });
+      const bad = badValues(s);
+      if (bad.nonFinite + bad.huge > 0) report.nonFinite!.push({ key: k, count: bad.nonFinite, huge: bad.huge, numel: s.numel() });
     }
     const problems = report.mismatched.length + report.dtypeMismatched!.length + report.nonFinite!.length +
       (strict ? report.missing.length + report.unexpected.length : 0);
@@ -224,8 +233,11 @@ export function describeReport(r: LoadReport): string {
   const nf = r.nonFinite ?? [];
   if (nf.length) {
     parts.push(
-      'non-finite values: ' +
-        nf.slice(0, 10).map((m) => `${m.key} has ${m.count} NaN or infinite of ${m.numel}`).join('; ') +
+      'corrupt values: ' +
+        nf.slice(0, 10).map((m) => `${m.key} has ${[
+          m.count ? `${m.count} NaN or infinite` : '',
+          m.huge ? `${m.huge} beyond ±${MAX_PLAUSIBLE_WEIGHT.toExponential()}` : '',
+        ].filter(Boolean).join(' and ')} of ${m.numel} values`).join('; ') +
         (nf.length > 10 ? `; … (${nf.length} tensors in all)` : ''),
     );
   }
