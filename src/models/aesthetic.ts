@@ -2,13 +2,11 @@
 // improved aesthetic predictor: an MLP on the L2-normalised CLIP image embedding, trained with MSE
 // on 1–10 ratings). Here the ratings are the scripted annotator's prompt-free ratings of base-model
 // samples (docs/annotator.md) and CLIP is the project's small CLIP, frozen.
-import { readFile, writeFile, mkdir, rename } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
 import * as nn from '../nn/index.js';
+import { fromPretrained, savePretrained, type PretrainedKind } from './pretrained.js';
 
 export const AestheticConfigSchema = z
   .object({
@@ -26,6 +24,8 @@ export const AestheticConfigSchema = z
   .strict();
 
 export type AestheticConfig = z.infer<typeof AestheticConfigSchema>;
+
+const AESTHETIC_CHECKPOINT: PretrainedKind<AestheticConfig> = { what: 'aesthetic checkpoint', schema: AestheticConfigSchema };
 
 /** L2-normalises embeddings along the last dimension (as LAION's predictor does). */
 export function l2Normalize(x: Tensor): Tensor {
@@ -59,39 +59,14 @@ export class AestheticHead extends nn.Module {
     });
   }
 
+  /** Writes config.json and model.safetensors into `dir`. */
   async save(dir: string, extra?: Record<string, unknown>): Promise<void> {
-    await mkdir(dir, { recursive: true });
-    await torch.safetensors.saveFile(join(dir, 'model.safetensors'), this.stateDict(), { format: 'pt' });
-    const tmp = join(dir, `config.json.tmp-${process.pid}`);
-    await writeFile(tmp, JSON.stringify({ ...this.config, ...(extra ? { extra } : {}) }, null, 2) + '\n');
-    await rename(tmp, join(dir, 'config.json'));
+    await savePretrained(dir, this.config, this.stateDict(), extra);
   }
 
+  /** Loads a checkpoint written by save(), frozen and in eval mode. */
   static async load(dir: string): Promise<AestheticHead> {
-    const cfgPath = join(dir, 'config.json');
-    const wPath = join(dir, 'model.safetensors');
-    for (const p of [cfgPath, wPath]) if (!existsSync(p)) throw new Error(`aesthetic checkpoint ${dir}: ${p} is missing`);
-    let raw: Record<string, unknown>;
-    try {
-      raw = JSON.parse(await readFile(cfgPath, 'utf8'));
-    } catch (e) {
-      throw new Error(`aesthetic checkpoint ${dir}: config.json is not valid JSON (${(e as Error).message})`);
-    }
-    const { extra: _extra, ...rest } = raw;
-    const parsed = AestheticConfigSchema.safeParse(rest);
-    if (!parsed.success) {
-      throw new Error(`aesthetic checkpoint ${dir}: config.json is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    }
-    const head = new AestheticHead(parsed.data);
-    const { tensors } = await torch.safetensors.loadFile(wPath);
-    try {
-      head.loadStateDict(tensors);
-    } catch (e) {
-      head.dispose();
-      throw new Error(`aesthetic checkpoint ${dir}: ${(e as Error).message}`);
-    } finally {
-      for (const t of Object.values(tensors)) t.dispose();
-    }
+    const head = await fromPretrained(dir, AESTHETIC_CHECKPOINT, (config) => new AestheticHead(config));
     head.requiresGrad_(false);
     head.eval();
     return head;

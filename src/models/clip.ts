@@ -16,15 +16,13 @@
 // Saved as a directory: config.json (format 'sharpen-clip/1', with the tokenizer's vocabulary) and
 // model.safetensors (keys `vision.…`, `text_encoder.…`, `visual_projection.weight`,
 // `text_projection.weight`, `logit_scale`).
-import { readFile, writeFile, mkdir, rename } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
 import * as nn from '../nn/index.js';
 import { Tokenizer } from './tokenizer.js';
 import { TextEncoder } from './text-encoder.js';
+import { fromPretrained, readPretrainedConfig, savePretrained, type PretrainedKind } from './pretrained.js';
 
 export const CLIP_FORMAT = 'sharpen-clip/1';
 
@@ -59,6 +57,12 @@ export const ClipConfigSchema = z
   })
   .strict();
 export type ClipConfig = z.infer<typeof ClipConfigSchema>;
+
+const CLIP_CHECKPOINT: PretrainedKind<ClipConfig> = {
+  what: 'CLIP checkpoint',
+  schema: ClipConfigSchema,
+  notFound: (dir) => `CLIP checkpoint ${dir} not found (train one with: npx sharpen train-clip --out ${dir})`,
+};
 
 /** Pre-activation residual block: x + conv(σ(GN(conv(σ(GN(x)))))). */
 class ResBlock extends nn.Module {
@@ -225,56 +229,17 @@ export class ClipModel extends nn.Module {
 
   /** Writes config.json and model.safetensors into `dir` (each to a temporary name, then renamed). */
   async save(dir: string, opts: { extra?: Record<string, unknown> } = {}): Promise<void> {
-    await mkdir(dir, { recursive: true });
-    const wTmp = join(dir, `model.safetensors.tmp-${process.pid}`);
-    await torch.safetensors.saveFile(wTmp, this.stateDict(), { format: 'pt' });
-    await rename(wTmp, join(dir, 'model.safetensors'));
-    const tmp = join(dir, `config.json.tmp-${process.pid}`);
-    await writeFile(tmp, JSON.stringify({ ...this.config, ...(opts.extra ? { extra: opts.extra } : {}) }, null, 2) + '\n');
-    await rename(tmp, join(dir, 'config.json'));
+    await savePretrained(dir, this.config, this.stateDict(), opts.extra);
   }
 
   /** Reads and checks a checkpoint's config.json (and its optional `extra`). */
   static async readConfig(dir: string): Promise<{ config: ClipConfig; extra: Record<string, unknown> | undefined }> {
-    const cfgPath = join(dir, 'config.json');
-    if (!existsSync(dir)) throw new Error(`CLIP checkpoint ${dir} not found (train one with: npx sharpen train-clip --out ${dir})`);
-    if (!existsSync(cfgPath)) throw new Error(`CLIP checkpoint ${dir}: ${cfgPath} is missing`);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(cfgPath, 'utf8'));
-    } catch (e) {
-      throw new Error(`CLIP checkpoint ${dir}: config.json is not valid JSON (${(e as Error).message})`);
-    }
-    if (typeof raw !== 'object' || raw === null) throw new Error(`CLIP checkpoint ${dir}: config.json is not an object`);
-    const { extra, ...rest } = raw as Record<string, unknown>;
-    const parsed = ClipConfigSchema.safeParse(rest);
-    if (!parsed.success) {
-      throw new Error(`CLIP checkpoint ${dir}: config.json is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
-    }
-    return { config: parsed.data, extra: extra as Record<string, unknown> | undefined };
+    return readPretrainedConfig(dir, CLIP_CHECKPOINT);
   }
 
   /** Loads a directory written by save(), in eval mode; a bad or missing file is an Error naming it. */
   static async load(dir: string): Promise<ClipModel> {
-    const { config } = await ClipModel.readConfig(dir);
-    const wPath = join(dir, 'model.safetensors');
-    if (!existsSync(wPath)) throw new Error(`CLIP checkpoint ${dir}: ${wPath} is missing`);
-    const model = new ClipModel(config);
-    let tensors: Record<string, Tensor>;
-    try {
-      tensors = (await torch.safetensors.loadFile(wPath)).tensors;
-    } catch (e) {
-      model.dispose();
-      throw new Error(`CLIP checkpoint ${dir}: cannot read model.safetensors (${(e as Error).message})`);
-    }
-    try {
-      model.loadStateDict(tensors);
-    } catch (e) {
-      model.dispose();
-      throw new Error(`CLIP checkpoint ${dir}: ${(e as Error).message}`);
-    } finally {
-      for (const t of Object.values(tensors)) t.dispose();
-    }
+    const model = await fromPretrained(dir, CLIP_CHECKPOINT, (config) => new ClipModel(config));
     model.eval();
     return model;
   }

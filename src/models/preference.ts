@@ -12,9 +12,6 @@
 //   'clip' — an MLP head on frozen CLIP embeddings [e_img, e_txt, e_img ⊙ e_txt, cos].
 // Scores are standardised with the mean and std measured over base-model samples, so the reward is
 // ≈ N(0, 1) on them, as ImageReward's are.
-import { readFile, writeFile, mkdir, rename } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
@@ -22,6 +19,7 @@ import * as nn from '../nn/index.js';
 import { Tokenizer } from './tokenizer.js';
 import { TextEncoder } from './text-encoder.js';
 import type { ImageTextEmbedder } from './embedder.js';
+import { fromPretrained, readPretrainedConfig, savePretrained, type PretrainedKind } from './pretrained.js';
 
 export const PreferenceConfigSchema = z
   .object({
@@ -60,6 +58,8 @@ export const PreferenceConfigSchema = z
   });
 
 export type PreferenceConfig = z.infer<typeof PreferenceConfigSchema>;
+
+const PREFERENCE_CHECKPOINT: PretrainedKind<PreferenceConfig> = { what: 'preference checkpoint', schema: PreferenceConfigSchema };
 
 /** Target probability that A wins: 1, 0 or ½ (tie). */
 export function choiceTarget(choice: 'A' | 'B' | 'tie'): number {
@@ -298,46 +298,18 @@ export class PreferenceModel extends nn.Module {
   /** Weights that belong to the checkpoint (the frozen CLIP is not one of them). */
   async save(dir: string, config: PreferenceConfig = this.config, extra?: Record<string, unknown>): Promise<void> {
     PreferenceConfigSchema.parse(config);
-    await mkdir(dir, { recursive: true });
-    await torch.safetensors.saveFile(join(dir, 'model.safetensors'), this.stateDict(), { format: 'pt' });
-    const tmp = join(dir, `config.json.tmp-${process.pid}`);
-    await writeFile(tmp, JSON.stringify({ ...config, ...(extra ? { extra } : {}) }, null, 2) + '\n');
-    await rename(tmp, join(dir, 'config.json'));
+    await savePretrained(dir, config, this.stateDict(), extra);
   }
 
   /** Reads config.json (checked; `extra` is returned apart). */
   static async readConfig(dir: string): Promise<{ config: PreferenceConfig; extra: Record<string, unknown> }> {
-    const cfgPath = join(dir, 'config.json');
-    if (!existsSync(cfgPath)) throw new Error(`preference checkpoint ${dir}: ${cfgPath} is missing`);
-    let raw: Record<string, unknown>;
-    try {
-      raw = JSON.parse(await readFile(cfgPath, 'utf8'));
-    } catch (e) {
-      throw new Error(`preference checkpoint ${dir}: config.json is not valid JSON (${(e as Error).message})`);
-    }
-    const { extra, ...rest } = raw;
-    const parsed = PreferenceConfigSchema.safeParse(rest);
-    if (!parsed.success) {
-      throw new Error(`preference checkpoint ${dir}: config.json is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    }
-    return { config: parsed.data, extra: (extra ?? {}) as Record<string, unknown> };
+    const { config, extra } = await readPretrainedConfig(dir, PREFERENCE_CHECKPOINT);
+    return { config, extra: extra ?? {} };
   }
 
   /** Loads a checkpoint written by save(); encoder 'clip' needs the embedder (see rewards/preference.ts). */
   static async load(dir: string, clip: ImageTextEmbedder | null = null): Promise<PreferenceModel> {
-    const { config } = await PreferenceModel.readConfig(dir);
-    const wPath = join(dir, 'model.safetensors');
-    if (!existsSync(wPath)) throw new Error(`preference checkpoint ${dir}: ${wPath} is missing`);
-    const model = new PreferenceModel(config, clip);
-    const { tensors } = await torch.safetensors.loadFile(wPath);
-    try {
-      model.loadStateDict(tensors);
-    } catch (e) {
-      model.dispose();
-      throw new Error(`preference checkpoint ${dir}: ${(e as Error).message}`);
-    } finally {
-      for (const t of Object.values(tensors)) t.dispose();
-    }
+    const model = await fromPretrained(dir, PREFERENCE_CHECKPOINT, (config) => new PreferenceModel(config, clip));
     model.requiresGrad_(false);
     model.eval();
     return model;

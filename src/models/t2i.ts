@@ -1,15 +1,12 @@
 // The text-to-image model as one unit: tokenizer + text encoder + UNet + noise-schedule settings,
 // saved as a checkpoint directory: model.safetensors (keys `text_encoder.…` and `unet.…`) and
 // config.json (everything needed to rebuild it), in the spirit of a diffusers pipeline folder.
-import { readFile, writeFile, mkdir, rename } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
-import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { Tokenizer } from './tokenizer.js';
 import { TextEncoder, type TextEncoding } from './text-encoder.js';
 import { UNet2DConditionModel } from './unet.js';
+import { fromPretrained, savePretrained, type PretrainedKind } from './pretrained.js';
 
 export const ModelConfigSchema = z.object({
   format: z.literal('sharpen-t2i/1'),
@@ -45,6 +42,8 @@ export const ModelConfigSchema = z.object({
 }).strict();
 
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+
+const T2I_CHECKPOINT: PretrainedKind<ModelConfig> = { what: 'checkpoint', schema: ModelConfigSchema };
 
 export class TextToImageModel {
   readonly tokenizer: Tokenizer;
@@ -110,39 +109,11 @@ export class TextToImageModel {
    * given, e.g. an EMA copy). Each file is written to a temporary name and renamed.
    */
   async save(dir: string, opts: { weights?: Record<string, Tensor>; extra?: Record<string, unknown> } = {}): Promise<void> {
-    await mkdir(dir, { recursive: true });
-    await torch.safetensors.saveFile(join(dir, 'model.safetensors'), opts.weights ?? this.stateDict(), { format: 'pt' });
-    const tmp = join(dir, `config.json.tmp-${process.pid}`);
-    await writeFile(tmp, JSON.stringify({ ...this.config, ...(opts.extra ? { extra: opts.extra } : {}) }, null, 2) + '\n');
-    await rename(tmp, join(dir, 'config.json'));
+    await savePretrained(dir, this.config, opts.weights ?? this.stateDict(), opts.extra);
   }
 
   /** Loads a checkpoint directory written by save(); a bad or missing file is an Error naming it. */
   static async load(dir: string): Promise<TextToImageModel> {
-    const cfgPath = join(dir, 'config.json');
-    const wPath = join(dir, 'model.safetensors');
-    for (const p of [cfgPath, wPath]) if (!existsSync(p)) throw new Error(`checkpoint ${dir}: ${p} is missing`);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(cfgPath, 'utf8'));
-    } catch (e) {
-      throw new Error(`checkpoint ${dir}: config.json is not valid JSON (${(e as Error).message})`);
-    }
-    const { extra: _extra, ...rest } = raw as Record<string, unknown>;
-    const parsed = ModelConfigSchema.safeParse(rest);
-    if (!parsed.success) {
-      throw new Error(`checkpoint ${dir}: config.json is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    }
-    const model = new TextToImageModel(parsed.data);
-    const { tensors } = await torch.safetensors.loadFile(wPath);
-    try {
-      model.loadStateDict(tensors);
-    } catch (e) {
-      model.dispose();
-      throw new Error(`checkpoint ${dir}: ${(e as Error).message}`);
-    } finally {
-      for (const t of Object.values(tensors)) t.dispose();
-    }
-    return model;
+    return fromPretrained(dir, T2I_CHECKPOINT, (config) => new TextToImageModel(config));
   }
 }
