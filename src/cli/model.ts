@@ -135,7 +135,9 @@ export function registerModelCommands(program: Command): void {
       reward?.dispose?.();
       for (const m of metrics) m.dispose?.();
       if (opts.samples) {
-        const { writeFileSync, renameSync } = await import('node:fs');
+        const { writeFileSync, renameSync, mkdirSync } = await import('node:fs');
+        const { dirname } = await import('node:path');
+        mkdirSync(dirname(resolve(opts.samples)), { recursive: true });
         // NaN (unscored) is written as null: JSON has no NaN
         const lines = r.samples.map((s) => JSON.stringify(s, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
         const tmp = `${opts.samples}.part`;
