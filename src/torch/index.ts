@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { N } from './native.js';
 
 export * from './tensor.js';
+export * from './creation.js';
 export * from './dtype.js';
 export * from './random.js';
 export { grad } from './autograd.js';

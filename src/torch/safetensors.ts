@@ -2,7 +2,8 @@
 // safetensors-format.ts). Every tensor file of the project is written this way, readable as it is
 // by Python's `safetensors`.
 import { N } from './native.js';
-import { fromTypedArray, type Tensor } from './tensor.js';
+import { fromTypedArray } from './creation.js';
+import type { Tensor } from './tensor.js';
 import type { DType } from './dtype.js';
 import {
   deserialize, readSafetensorsFile, serialize, writeSafetensorsFile, SafetensorsError,
