@@ -1,5 +1,6 @@
 // Metrics as JSON Lines: one object per line, appended and flushed as training goes.
-import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from './atomic-write.js';
 
 export class JsonlWriter {
   constructor(readonly path: string) {}
@@ -11,9 +12,7 @@ export class JsonlWriter {
   truncateAfter(step: number): void {
     if (!existsSync(this.path)) return;
     const keep = readJsonl(this.path).filter((r) => typeof r.step !== 'number' || r.step <= step);
-    const tmp = `${this.path}.tmp-${process.pid}`;
-    writeFileSync(tmp, keep.map((r) => JSON.stringify(r) + '\n').join(''));
-    renameSync(tmp, this.path);
+    writeFileAtomicSync(this.path, keep.map((r) => JSON.stringify(r) + '\n').join(''));
   }
 }
 
