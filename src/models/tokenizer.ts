@@ -41,13 +41,13 @@ export function echo(s: string, max = MAX_ECHO): string {
 
 /** Classes of characters the vocabulary cannot hold, which tokenize() drops and reports. */
 const DROPPED_CLASSES: { name: string; re: RegExp }[] = [
-  { name: 'emoji', re: /[\p{Extended_Pictographic}\p{Regional_Indicator}\u{FE0F}\u{200D}\u{1F3FB}-\u{1F3FF}]/u },
+  { name: 'emoji', re: /\p{Extended_Pictographic}|\p{Regional_Indicator}|\p{Emoji_Modifier}|\u{FE0F}|\u{200D}/u },
   { name: 'CJK characters', re: /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u3000-\u303F\uFF00-\uFFEF]/u },
 ];
 
 /** A user's word as written (ASCII punctuation and spaces separate words; other characters stay in the word). */
 function userWords(text: string): string[] {
-  return text.split(/[\s\x00-\x2c\x2e-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]+/).filter((w) => w.length > 0);
+  return text.split(/(?:\s|[^a-zA-Z0-9\-\u{80}-\u{10FFFF}])+/u).filter((w) => w.length > 0);
 }
 
 /** What tokenize() made of one user word: the vocabulary key (null: nothing left) and the characters dropped per class. */
@@ -55,7 +55,7 @@ function analyseWord(word: string): { key: string | null; nonAsciiLetters: boole
   const dropped = new Map<string, string>();
   let kept = '';
   for (const ch of word) {
-    if (/^[\x00-\x7f]$/.test(ch)) {
+    if (ch.charCodeAt(0) < 0x80) {
       kept += ch;
       continue;
     }
@@ -67,7 +67,7 @@ function analyseWord(word: string): { key: string | null; nonAsciiLetters: boole
     dropped.set(cls, (dropped.get(cls) ?? '') + ch);
   }
   const key = kept.toLowerCase();
-  const nonAsciiLetters = /[^\x00-\x7f]/.test(key);
+  const nonAsciiLetters = /[^a-z0-9-]/.test(key);
   return { key: key.length > 0 ? key : null, nonAsciiLetters, dropped };
 }
 

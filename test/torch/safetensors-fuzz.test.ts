@@ -223,7 +223,7 @@ test('safetensors fuzz: every mutated file is refused with a named error or load
       declared = Object.fromEntries(Object.entries(header).filter(([k]) => k !== '__metadata__')) as Record<string, Entry>;
       assert.deepEqual(Object.keys(tensors).sort(), Object.keys(declared).sort(), m.name);
       for (const [k, t] of Object.entries(tensors)) {
-        const e = declared[k]!;
+        const e: Entry = declared[k]!;
         assert.equal(SAFE_OF[t.dtype], e.dtype, `${m.name}: ${k} dtype`);
         assert.deepEqual(t.shape, e.shape, `${m.name}: ${k} shape`);
         assert.deepEqual(rawBytes(t), data.subarray(e.data_offsets[0], e.data_offsets[1]), `${m.name}: ${k} bytes`);
@@ -254,7 +254,7 @@ test('safetensors fuzz: every mutated file is refused with a named error or load
     for (const [k, t] of Object.entries(loaded.stateDict())) {
       assert.equal(t.dtype, expected[k]!.dtype, `${m.name}: ${k}`);
       assert.deepEqual(t.shape, expected[k]!.shape, `${m.name}: ${k}`);
-      const e = declared[k]!;
+      const e: Entry = declared[k]!;
       assert.deepEqual(rawBytes(t), data.subarray(e.data_offsets[0], e.data_offsets[1]), `${m.name}: ${k} holds what the header declares`);
       const worst = torch.tidy(() => t.abs().amax().item());
       assert.ok(worst <= MAX_PLAUSIBLE_WEIGHT, `${m.name}: ${k} holds ${worst}`);
