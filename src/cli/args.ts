@@ -49,7 +49,7 @@ export const count = (name: string, max?: number) => int(name, max === undefined
 /** Random seeds: integers ≥ 0. */
 export const seed = (name = 'seed') => int(name, { min: 0 });
 
-/** The largest guidance scale accepted: beyond it the guided prediction overflows into black or NaN images. */
+/** The largest guidance scale the command line accepts: useful scales are far below it, and much larger ones saturate the image or overflow to NaN. */
 export const MAX_GUIDANCE = 100;
 
 /** A classifier-free guidance scale: a finite number in [0, MAX_GUIDANCE]. */
