@@ -33,6 +33,7 @@ import { renderReport, type ReportBlock } from './report.js';
 import { heldOutCurveBlock, heldOutCurveByTimeBlock } from './held-out-curve.js';
 import { readJsonl } from '../util/jsonl.js';
 import { repeatEach } from '../util/arrays.js';
+import { formatZodError } from '../util/config.js';
 
 /**
  * The demo's own settings. What it trains is not declared here: it is the fine-tuning preset
@@ -181,7 +182,7 @@ export async function runDemo(input: DemoInput, opts: DemoOptions = {}): Promise
   for (const [k, v] of Object.entries(input)) if (v !== undefined) (DEMO_KEYS.includes(k) ? demoPart : overrides)[k] = v;
   const parsed = DemoConfigSchema.safeParse(demoPart);
   if (!parsed.success) {
-    throw new Error('demo config: ' + parsed.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; '));
+    throw new Error(formatZodError(parsed.error, 'demo config', '(config)'));
   }
   const cfg = parsed.data;
   const train = demoTrainingConfig(cfg, overrides); // checked whole before any work

@@ -23,6 +23,7 @@ import * as nn from '../nn/index.js';
 import { Tokenizer } from './tokenizer.js';
 import { TextEncoder } from './text-encoder.js';
 import { fromPretrained, readPretrainedConfig, savePretrained, type PretrainedKind } from './pretrained.js';
+import { formatZodError } from '../util/config.js';
 
 export const CLIP_FORMAT = 'sharpen-clip/1';
 
@@ -168,7 +169,7 @@ export class ClipModel extends nn.Module {
   constructor(readonly config: ClipConfig) {
     super();
     const parsed = ClipConfigSchema.safeParse(config);
-    if (!parsed.success) throw new Error(`CLIP config: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!parsed.success) throw new Error(formatZodError(parsed.error, 'CLIP config'));
     this.tokenizer = new Tokenizer(config.tokenizer);
     if (config.textEncoder.vocabSize !== this.tokenizer.vocabSize) {
       throw new Error(`CLIP config: textEncoder.vocabSize ${config.textEncoder.vocabSize} ≠ tokenizer's ${this.tokenizer.vocabSize}`);

@@ -14,6 +14,7 @@ import type { z } from 'zod';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { formatZodError } from '../util/config.js';
 
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
@@ -64,8 +65,7 @@ export async function readPretrainedConfig<C>(
   const { extra, ...rest } = raw as Record<string, unknown>;
   const parsed = kind.schema.safeParse(rest);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ');
-    throw new Error(`${kind.what} ${dir}: config.json is invalid: ${issues}`);
+    throw new Error(formatZodError(parsed.error, `${kind.what} ${dir}: config.json is invalid`));
   }
   return { config: parsed.data, extra: extra as Record<string, unknown> | undefined };
 }

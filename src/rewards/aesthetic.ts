@@ -11,6 +11,7 @@ import { AestheticHead } from '../models/aesthetic.js';
 import type { ImageTextEmbedder } from '../models/embedder.js';
 import { checkImages, type Reward, type RewardOutput, type RewardScale } from './reward.js';
 import { loadHeadClip } from './preference.js';
+import { formatZodError } from '../util/config.js';
 
 /** The shipped checkpoint (repository root/checkpoints/aesthetic). */
 export function defaultAestheticCheckpoint(): string {
@@ -43,7 +44,7 @@ export class AestheticReward implements Reward {
   static async load(opts: AestheticOptions = {}): Promise<AestheticReward> {
     const parsed = aestheticOptionsSchema.safeParse(opts);
     if (!parsed.success) {
-      throw new Error('aesthetic reward: ' + parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; '));
+      throw new Error(formatZodError(parsed.error, 'aesthetic reward', '(options)'));
     }
     const dir = parsed.data.ckpt ?? defaultAestheticCheckpoint();
     const head = await AestheticHead.load(dir);

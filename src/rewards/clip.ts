@@ -15,6 +15,7 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { ClipModel } from '../models/clip.js';
 import { checkImages, checkScale, type Reward, type RewardOutput, type RewardScale } from './reward.js';
+import { formatZodError } from '../util/config.js';
 
 /** The shipped checkpoint (repository root/checkpoints/clip). */
 export function defaultClipCheckpoint(): string {
@@ -62,7 +63,7 @@ export class ClipReward implements Reward {
   static async load(opts: ClipRewardOptions = {}): Promise<ClipReward> {
     const parsed = clipRewardOptionsSchema.safeParse(opts);
     if (!parsed.success) {
-      throw new Error('clip reward: ' + parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; '));
+      throw new Error(formatZodError(parsed.error, 'clip reward', '(options)'));
     }
     const dir = parsed.data.ckpt ?? defaultClipCheckpoint();
     let clip: ClipModel;

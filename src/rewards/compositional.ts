@@ -15,6 +15,7 @@ import { inferCategory } from '../world/splits.js';
 import { CATEGORIES, type Category } from '../world/vocab.js';
 import type { SceneSpec } from '../world/spec.js';
 import { checkImages, toRgbImages, type Reward, type RewardOutput, type RewardScale } from './reward.js';
+import { formatZodError } from '../util/config.js';
 
 export const compositionalOptionsSchema = z
   .object({
@@ -48,7 +49,7 @@ export class CompositionalReward implements Reward {
   constructor(opts: CompositionalOptions = {}) {
     const parsed = compositionalOptionsSchema.safeParse(opts);
     if (!parsed.success) {
-      throw new Error('compositional reward: ' + parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; '));
+      throw new Error(formatZodError(parsed.error, 'compositional reward', '(options)'));
     }
     this.name = parsed.data.name;
     this.category = parsed.data.category;

@@ -10,6 +10,7 @@ import { PreferenceReward } from './preference.js';
 import { AestheticReward } from './aesthetic.js';
 import { makeReward, registerReward } from './registry.js';
 import type { Reward } from './reward.js';
+import { formatZodError } from '../util/config.js';
 
 export * from './reward.js';
 export * from './registry.js';
@@ -67,7 +68,7 @@ registerReward(
     const parsed = compositeConfigSchema.safeParse(opts);
     if (!parsed.success) {
       throw new Error(
-        'composite reward: ' + parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; '),
+        formatZodError(parsed.error, 'composite reward', '(options)'),
       );
     }
     const c = parsed.data;

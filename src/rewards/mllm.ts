@@ -25,6 +25,7 @@ import { DiskCache } from '../util/disk-cache.js';
 import { Semaphore } from '../util/semaphore.js';
 import { checkImages, toRgbImages, type Reward, type RewardOutput, type RewardScale } from './reward.js';
 import { MllmError, parseRubricReply, preview, rubricSchema, type RubricScores } from './mllm-reply.js';
+import { formatZodError } from '../util/config.js';
 
 export {
   MllmError,
@@ -166,7 +167,7 @@ export class MllmReward implements Reward {
     const parsed = mllmOptionsSchema.safeParse(options);
     if (!parsed.success) {
       throw new Error(
-        'mllm reward: ' + parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; '),
+        formatZodError(parsed.error, 'mllm reward', '(options)'),
       );
     }
     const o = parsed.data;

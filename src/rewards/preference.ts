@@ -11,6 +11,7 @@ import type { Tensor } from '../torch/index.js';
 import { PreferenceModel } from '../models/preference.js';
 import { loadClipEmbedder, weightsFingerprint, type ImageTextEmbedder } from '../models/embedder.js';
 import { checkImages, type Reward, type RewardOutput, type RewardScale } from './reward.js';
+import { formatZodError } from '../util/config.js';
 
 /** The shipped checkpoint (repository root/checkpoints/preference). */
 export function defaultPreferenceCheckpoint(): string {
@@ -53,7 +54,7 @@ export class PreferenceReward implements Reward {
   static async load(opts: PreferenceOptions = {}): Promise<PreferenceReward> {
     const parsed = preferenceOptionsSchema.safeParse(opts);
     if (!parsed.success) {
-      throw new Error('preference reward: ' + parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; '));
+      throw new Error(formatZodError(parsed.error, 'preference reward', '(options)'));
     }
     const dir = parsed.data.ckpt ?? defaultPreferenceCheckpoint();
     const { config } = await PreferenceModel.readConfig(dir);

@@ -16,6 +16,7 @@ import type { TextEncoding } from '../models/text-encoder.js';
 import { guidedPrediction, makeModelScheduler, noiseSchedule } from '../models/generate.js';
 import { nfePerStep, type NoiseSchedule, type Scheduler, type StepOptions } from '../diffusion/index.js';
 import { checkOutput, type Reward } from '../rewards/reward.js';
+import { formatZodIssue } from '../util/config.js';
 
 // ---------------------------------------------------------------- options
 
@@ -60,7 +61,7 @@ export function parseOptions<S extends z.ZodType>(schema: S, opts: unknown, meth
           const shape = schema instanceof z.ZodObject ? Object.keys(schema.shape).sort().join(', ') : '';
           return `unknown option${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')} (valid: ${shape})`;
         }
-        return `${i.path.join('.') || '(options)'}: ${i.message}`;
+        return formatZodIssue(i, '(options)');
       })
       .join('; ');
     throw new Error(`method '${method}': ${msg}`);

@@ -29,8 +29,14 @@ export function applyOverride(target: Record<string, unknown>, assignment: strin
   node[path[path.length - 1]!] = value;
 }
 
-export function formatZodError(e: z.ZodError, source: string): string {
-  return `${source}: ` + e.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ');
+/** One zod issue as `path: message`; an issue about the whole value is named `topLabel`. */
+export function formatZodIssue(i: z.core.$ZodIssue, topLabel = '(top)'): string {
+  return `${i.path.join('.') || topLabel}: ${i.message}`;
+}
+
+/** Every issue of a zod error after `source: `, joined by `; `; `topLabel` names the whole value. */
+export function formatZodError(e: z.ZodError, source: string, topLabel = '(top)'): string {
+  return `${source}: ` + e.issues.map((i) => formatZodIssue(i, topLabel)).join('; ');
 }
 
 /** Reads a config file (or starts from `base`), applies overrides, validates. */
