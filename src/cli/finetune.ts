@@ -3,7 +3,14 @@
 // The config is flat (the loop's fields and the method's options side by side); it is built from
 // --config FILE (YAML), then the flags, then --set key=value overrides, and checked whole.
 import type { Command } from 'commander';
-import { collect, int, num } from './args.js';
+import { collect, count, int, num, seed } from './args.js';
+
+/** A learning rate: a finite number > 0. */
+function learningRate(v: string): number {
+  const n = num('lr')(v);
+  if (n <= 0) throw new Error(`--lr must be a number > 0, got '${v}'`);
+  return n;
+}
 
 
 interface FinetuneFlags {
@@ -22,6 +29,7 @@ interface FinetuneFlags {
   batch?: number;
   store?: string;
   resume?: boolean;
+  resumeFrom?: string;
   config?: string;
   set: string[];
 }
@@ -65,19 +73,20 @@ export function registerFinetuneCommands(program: Command): void {
     .description('fine-tune a base checkpoint with a method (rlhf-sharpening, sft-sharpening, standard-ft, …); resumable; writes a model sample/eval accept')
     .option('--method <name>', 'the fine-tuning method')
     .option('--reward <name>', 'the reward, by name (methods that use one)')
-    .option('--steps <n>', 'optimizer steps (default 300)', int('steps'))
+    .option('--steps <n>', 'optimizer steps (default 300)', count('steps'))
     .option('--out <dir>', 'the run folder (refused when it holds another run, unless --resume)')
-    .option('--seed <n>', 'random seed (default 0)', int('seed'))
+    .option('--seed <n>', 'random seed (default 0)', seed('seed'))
     .option('--base <dir>', 'the starting checkpoint (default checkpoints/base)')
     .option('--data <world|dir>', "'world' (default) or a folder with metadata.jsonl")
-    .option('--lora-rank <r>', 'LoRA rank on the UNet; 0 = full fine-tuning (default)', int('lora-rank'))
+    .option('--lora-rank <r>', 'LoRA rank on the UNet; 0 = full fine-tuning (default)', int('lora-rank', { min: 0 }))
     .option('--grad-path <path>', "sharpening: 'recompute' (default) or 'full'")
-    .option('--checkpoint-every <n>', 'checkpoint every n steps (default 50)', int('checkpoint-every'))
-    .option('--eval-every <k>', 'the held-out curve: score the policy on fixed val prompts every k steps (and at 0 and the end) into <out>/eval.jsonl; 0 = off (default)', int('eval-every'))
-    .option('--lr <lr>', 'learning rate (default 5e-5)', num('lr'))
-    .option('--batch <b>', 'examples per micro-batch (default 4)', int('batch'))
+    .option('--checkpoint-every <n>', 'checkpoint every n steps (default 50)', count('checkpoint-every'))
+    .option('--eval-every <k>', 'the held-out curve: score the policy on fixed val prompts every k steps (and at 0 and the end) into <out>/eval.jsonl; 0 = off (default)', int('eval-every', { min: 0 }))
+    .option('--lr <lr>', 'learning rate (default 5e-5)', learningRate)
+    .option('--batch <b>', 'examples per micro-batch (default 4)', count('batch'))
     .option('--store <file>', 'the SQLite run store (default runs/store.sqlite)')
-    .option('--resume', 'continue the run in --out from its last checkpoint (the config may differ only in steps)')
+    .option('--resume', 'continue the run in --out from its last checkpoint (the config may differ only in steps; the folder may have moved)')
+    .option('--resume-from <checkpoint-N>', 'continue from this checkpoint of --out instead of the latest (when the latest is broken; implies --resume)')
     .option('--config <file>', 'a YAML file of config keys (flat: the loop\'s and the method\'s)')
     .option('--set <key=value>', 'override one config key, e.g. --set beta=1000 (repeatable)', collect, [])
     .action(async (opts: FinetuneFlags) => {
@@ -95,7 +104,7 @@ export function registerFinetuneCommands(program: Command): void {
       process.on('SIGINT', onSigint);
       try {
         const r = await finetune(raw as Parameters<typeof finetune>[0], {
-          resume: Boolean(opts.resume), signal: ac.signal, command: ['sharpen', ...process.argv.slice(2)],
+          resume: Boolean(opts.resume) || opts.resumeFrom !== undefined, ...(opts.resumeFrom !== undefined ? { resumeFrom: opts.resumeFrom } : {}), signal: ac.signal, command: ['sharpen', ...process.argv.slice(2)],
         });
         console.log(JSON.stringify(r.summary));
       } catch (e) {

@@ -84,6 +84,32 @@ export class ImageFolderDataset {
   }
 
   /**
+   * Reads and decodes every image once (as `load` does), before any training: every problem
+   * (missing, unreadable or corrupt file) is collected, not only the first. With onError 'throw'
+   * they are one Error listing them all; with 'skip' they are recorded in `skipped` and returned.
+   * `onProgress(done, total)` is called after each image.
+   */
+  verify(opts: { onProgress?: (done: number, total: number) => void } = {}): SkippedFile[] {
+    const problems: SkippedFile[] = [];
+    this.entries.forEach((e, i) => {
+      try {
+        this.load(i);
+      } catch (err) {
+        problems.push({ file: e.file, reason: (err as Error).message });
+      }
+      opts.onProgress?.(i + 1, this.entries.length);
+    });
+    if (problems.length && this.onError === 'throw') {
+      const prefix = `image folder ${this.dir}: `;
+      const shown = problems.slice(0, VERIFY_LISTED).map((p) => `  ${p.reason.startsWith(prefix) ? p.reason.slice(prefix.length) : p.reason}`);
+      const more = problems.length > VERIFY_LISTED ? [`  … and ${problems.length - VERIFY_LISTED} more`] : [];
+      throw new Error(`image folder ${this.dir}: ${problems.length} of ${this.entries.length} images cannot be used:\n${[...shown, ...more].join('\n')}`);
+    }
+    this.skipped.push(...problems);
+    return problems;
+  }
+
+  /**
    * One epoch in a shuffled order (seeded by seed and epoch), in batches; the last batch may be
    * smaller. Bad files throw, or are skipped and recorded in `skipped`.
    */
@@ -125,6 +151,9 @@ export class ImageFolderDataset {
     if (imgs.length > 0) yield flush();
   }
 }
+
+/** problems listed one by one in verify's Error (the rest are counted) */
+const VERIFY_LISTED = 50;
 
 /** captions a left–right flip would falsify */
 const NAMES_A_SIDE = /\b(left|right)/i;

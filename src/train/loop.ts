@@ -30,7 +30,7 @@
 // e.g. n, m, S, beta) side by side; unknown keys are rejected.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import * as torch from '../torch/index.js';
@@ -49,7 +49,7 @@ import { JsonlWriter, readJsonl } from '../util/jsonl.js';
 import { Progress } from '../util/progress.js';
 import { formatZodError } from '../util/config.js';
 import {
-  saveCheckpoint, latestCheckpointDir, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState, methodStatePart, restoreMethodState,
+  saveCheckpoint, resumeCheckpointDir, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState, methodStatePart, restoreMethodState,
 } from './checkpoint.js';
 import {
   NonFiniteError, type FinetuneMethod, type ImageCaptionSource, type MethodSetup, type MethodState, type PromptSource, type RewardFn,
@@ -207,7 +207,10 @@ export function rewardFn(reward: Reward): RewardFn {
 /** The world's train prompts, frozen into the run folder at its start (a resumed run sees the same). */
 async function trainRecords(out: string): Promise<PromptRecord[]> {
   const path = join(out, 'train-prompts.json');
-  if (!existsSync(path)) await writeAtomic(path, JSON.stringify(loadSplit('train')));
+  if (!existsSync(path)) {
+    await mkdir(out, { recursive: true });
+    await writeAtomic(path, JSON.stringify(loadSplit('train')));
+  }
   try {
     return JSON.parse(await readFile(path, 'utf8')) as PromptRecord[];
   } catch (e) {
@@ -215,8 +218,17 @@ async function trainRecords(out: string): Promise<PromptRecord[]> {
   }
 }
 
-/** Image–caption data by position: the world's stream, or a folder of images with metadata.jsonl. */
-export async function imageCaptionSource(data: string, opts: { seed: number; resolution: number; out: string }): Promise<ImageCaptionSource> {
+/** Folders of at least this many images get progress lines while they are checked. */
+const CHECK_PROGRESS_FROM = 200;
+
+/**
+ * Image–caption data by position: the world's stream, or a folder of images with metadata.jsonl.
+ * A folder is checked whole first: every image is read and decoded once, and every problem is
+ * reported together in one Error (with progress lines through `log` for big folders).
+ */
+export async function imageCaptionSource(
+  data: string, opts: { seed: number; resolution: number; out: string; log?: (msg: string) => void },
+): Promise<ImageCaptionSource> {
   if (data === 'world') {
     const records = await trainRecords(opts.out);
     const streams = new Map<number, WorldStream>();
@@ -232,6 +244,18 @@ export async function imageCaptionSource(data: string, opts: { seed: number; res
   }
   if (!existsSync(data)) throw new Error(`--data ${data}: no such folder (use 'world' or a folder with metadata.jsonl)`);
   const ds = new ImageFolderDataset(data, { resolution: opts.resolution, seed: opts.seed, onError: 'throw' });
+  const log = ds.length >= CHECK_PROGRESS_FROM ? opts.log : undefined;
+  const t0 = performance.now();
+  let shownAt = t0;
+  ds.verify({
+    onProgress: (done, total) => {
+      const now = performance.now();
+      if (log && (now - shownAt > 2000 || done === total)) {
+        shownAt = now;
+        log(`--data ${data}: checked ${done}/${total} images (${((now - t0) / 1000).toFixed(1)} s)`);
+      }
+    },
+  });
   // batch k = batch (k mod E) of epoch ⌊k / E⌋, E = ⌊N / size⌋ whole batches per epoch
   let cur: { epoch: number; size: number; next: number; gen: Generator<FolderBatch> } | null = null;
   return {
@@ -329,8 +353,10 @@ export interface FinetuneOptions {
   onStep?: (info: StepInfo) => void;
   /** aborting saves a checkpoint at the current step and rejects with an AbortError */
   signal?: AbortSignal;
-  /** continue the run in `out` from its last checkpoint (the config may differ only in steps) */
+  /** continue the run in `out` from its last checkpoint (the config may differ only in steps and out) */
   resume?: boolean;
+  /** resume from this checkpoint (`checkpoint-N`) instead of `latest` (implies resume); what it skips is logged */
+  resumeFrom?: string;
   /** the command line, saved in finetune-config.json */
   command?: string[];
   /** messages (default: stderr) */
@@ -397,10 +423,13 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
   const out = resolve(loop.out);
   const ckptRoot = join(out, 'checkpoints');
   const cfgPath = join(out, 'finetune-config.json');
+  const resuming = Boolean(opts.resume) || opts.resumeFrom !== undefined;
 
-  // ---- the run folder: a new run needs a free one; a resumed run the same config (but steps)
+  // ---- the run folder: a new run needs a free one; a resumed run the same config (but steps; the
+  // folder is compared resolved, and a moved or copied run folder resumes whatever out it was given)
   let previous: { config: FinetuneConfig; runId?: number; baseSha256?: string } | null = null;
-  if (opts.resume) {
+  let resumeDir: string | null = null;
+  if (resuming) {
     if (!existsSync(cfgPath)) throw new Error(`--resume: ${out} holds no fine-tuning run to resume (no finetune-config.json)`);
     try {
       previous = JSON.parse(readFileSync(cfgPath, 'utf8'));
@@ -415,7 +444,7 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
     } catch {
       // an option since removed or renamed: compare as written, and the difference names it
     }
-    const keys = [...new Set([...Object.keys(prevCfg), ...Object.keys(config)])].filter((k) => k !== 'steps');
+    const keys = [...new Set([...Object.keys(prevCfg), ...Object.keys(config)])].filter((k) => k !== 'steps' && k !== 'out');
     const diffs = keys.filter((k) => !sameJson(prevCfg[k], config[k]));
     if (diffs.length) {
       throw new Error(
@@ -423,13 +452,21 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
         'only steps may change on resume',
       );
     }
+    // the checkpoint to continue from: `latest`, or the one named by resumeFrom; a broken `latest`
+    // is an Error naming what is broken and the newest intact checkpoint
+    const choice = resumeCheckpointDir(ckptRoot, { from: opts.resumeFrom ?? null, flag: '--resume-from' });
+    if (choice.skipped) log(`warning: resuming from ${basename(choice.dir!)}; skipped ${choice.skipped}`);
+    resumeDir = choice.dir;
   } else {
     const used = RUN_MARKERS.filter((f) => existsSync(join(out, f)));
     if (used.length) {
       throw new Error(`--out ${out} already holds a run (${used.join(', ')}); pass --resume to continue it, or choose another --out`);
     }
   }
-  await mkdir(out, { recursive: true });
+  // a new run that fails before its first step removes what it wrote (and the folder, if it made it)
+  const outExisted = existsSync(out);
+  const keptFiles = UNSTARTED_FILES.filter((f) => existsSync(join(out, f)));
+  let started = false;
 
   const baseModelFile = join(loop.base, 'model.safetensors');
   if (!existsSync(baseModelFile)) throw new Error(`--base ${loop.base}: ${baseModelFile} is missing (train or copy a base checkpoint there)`);
@@ -475,8 +512,9 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
       if (reward.dispose) disposables.push({ dispose: () => reward!.dispose!() });
     }
     const resolution = model.config.unet.sampleSize;
-    const data = method.needsData ? await imageCaptionSource(loop.data, { seed: loop.seed, resolution, out }) : null;
+    const data = method.needsData ? await imageCaptionSource(loop.data, { seed: loop.seed, resolution, out, log }) : null;
     const prompts = await promptSource(loop.data, { seed: loop.seed, out });
+    await mkdir(out, { recursive: true });
 
     const opt = new AdamW(trainable, { lr: loop.lr, weightDecay: loop.weightDecay });
     const sched = new LRScheduler(opt, makeSchedule(loop.lrSchedule, { warmupSteps: loop.warmupSteps, totalSteps: loop.steps, minLr: loop.minLr }));
@@ -499,7 +537,7 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
     let consecutive = 0;
     let elapsedBefore = 0;
     let evalSecBefore = 0;
-    const latest = opts.resume ? latestCheckpointDir(ckptRoot) : null;
+    const latest = resumeDir;
     if (latest) {
       const c = await loadCheckpoint(latest);
       try {
@@ -554,6 +592,7 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
       const e = ema?.stateDict();
       const weights = lora ? loraStateDict(model.unet) : model.unet.stateDict();
       const m = methodStatePart(method.name, methodState);
+      started = true;
       try {
         await saveCheckpoint(ckptRoot, {
           step,
@@ -643,6 +682,7 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
         consecutive = 0;
       }
       step++;
+      started = true;
       const stepNfe = nfe.n - nfeBefore;
       nfeTotal += stepNfe;
       const heldOut = evalDue(step) ? heldOutAt(step) : null;
@@ -706,9 +746,26 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
         // the store's own error must not hide the run's
       }
     }
+    if (!resuming && !started) await removeUnstartedRun(out, { outExisted, keptFiles }, log);
     throw e;
   } finally {
     store?.close();
     for (const d of disposables.reverse()) d.dispose();
+  }
+}
+
+/** What a new run writes into its folder before its first step. */
+const UNSTARTED_FILES = [...RUN_MARKERS, 'train-prompts.json'];
+
+/**
+ * Removes what a new run wrote before failing ahead of its first step, so that a plain rerun is not
+ * refused: its files, then the folder when the run made it and nothing else is in it.
+ */
+async function removeUnstartedRun(out: string, before: { outExisted: boolean; keptFiles: string[] }, log: (msg: string) => void): Promise<void> {
+  try {
+    for (const f of UNSTARTED_FILES) if (!before.keptFiles.includes(f)) await rm(join(out, f), { recursive: true, force: true });
+    if (!before.outExisted && existsSync(out) && (await readdir(out)).length === 0) await rmdir(out);
+  } catch (e) {
+    log(`finetune: could not remove the unstarted run's files in ${out} (${(e as Error).message})`);
   }
 }

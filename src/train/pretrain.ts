@@ -16,7 +16,7 @@ import { generate } from '../models/generate.js';
 import { JsonlWriter } from '../util/jsonl.js';
 import { Progress } from '../util/progress.js';
 import {
-  saveCheckpoint, latestCheckpointDir, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState,
+  saveCheckpoint, resumeCheckpointDir, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState,
 } from './checkpoint.js';
 
 export const PretrainConfigSchema = z.object({
@@ -84,6 +84,8 @@ export interface PretrainHooks {
   writeGrid?: (path: string, images: Tensor, labels: string[]) => Promise<void>;
   /** stop after this many steps in this process (tests: simulate a kill) */
   stopAfter?: number;
+  /** resume from this checkpoint (`checkpoint-N`) instead of `latest` (when `latest` is broken); what it skips is logged */
+  resumeFrom?: string;
   log?: (msg: string) => void;
 }
 
@@ -118,7 +120,10 @@ export async function pretrain(cfg: PretrainConfig, data: BatchSource, hooks: Pr
   const metrics = new JsonlWriter(join(out, 'metrics.jsonl'));
 
   let step = 0;
-  const latest = latestCheckpointDir(ckptRoot);
+  // `latest`, or hooks.resumeFrom; a broken `latest` is an Error naming the newest intact checkpoint
+  const choice = resumeCheckpointDir(ckptRoot, { from: hooks.resumeFrom ?? null, flag: 'resumeFrom' });
+  if (choice.skipped) log(`warning: resuming from ${choice.dir}; skipped ${choice.skipped}`);
+  const latest = choice.dir;
   if (latest) {
     const c = await loadCheckpoint(latest);
     model.loadStateDict(c.tensors.model!);

@@ -1,4 +1,4 @@
-// Training and measuring the small CLIP (src/models/clip.ts) on the embedded world.
+// Training and measuring the small CLIP (src/models/clip-model.ts) on the embedded world.
 //
 // Loss: CLIP's symmetric contrastive InfoNCE (Radford et al., 2021, §2.3 and Figure 3): for a batch
 // of B images and their B prompts, logits = exp(logit_scale) · I Tᵀ, cross-entropy over texts for
@@ -40,7 +40,7 @@ import type { PromptRecord } from '../world/splits.js';
 import { JsonlWriter } from '../util/jsonl.js';
 import { Progress } from '../util/progress.js';
 import {
-  saveCheckpoint, latestCheckpointDir, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState,
+  saveCheckpoint, resumeCheckpointDir, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState,
 } from './checkpoint.js';
 
 export const ClipTrainConfigSchema = z
@@ -340,6 +340,8 @@ export function renderHeldOut(records: Pick<PromptRecord, 'prompt' | 'id'>[], se
 export interface TrainClipHooks {
   /** stop after this many steps in this process (tests: simulate a kill) */
   stopAfter?: number;
+  /** resume from this checkpoint (`checkpoint-N`) instead of `latest` (when `latest` is broken); what it skips is logged */
+  resumeFrom?: string;
   log?: (msg: string) => void;
   /** show the progress bar (default true) */
   progress?: boolean;
@@ -377,7 +379,10 @@ export async function trainClip(
 
   let step = 0;
   let secondsBefore = 0;
-  const latest = latestCheckpointDir(ckptRoot);
+  // `latest`, or hooks.resumeFrom; a broken `latest` is an Error naming the newest intact checkpoint
+  const choice = resumeCheckpointDir(ckptRoot, { from: hooks.resumeFrom ?? null, flag: 'resumeFrom' });
+  if (choice.skipped) log(`warning: resuming from ${choice.dir}; skipped ${choice.skipped}`);
+  const latest = choice.dir;
   if (latest) {
     const c = await loadCheckpoint(latest);
     try {
