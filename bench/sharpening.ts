@@ -73,7 +73,7 @@ import { AdamW, clipGradNorm } from '../src/optim/index.js';
 import { injectLoRA } from '../src/nn/lora.js';
 import { makeReward } from '../src/rewards/index.js';
 import { imageCaptionSource, promptSource, rewardFn } from '../src/train/loop.js';
-import type { FinetuneMethod, MethodContext } from '../src/train/method.js';
+import type { FinetuneMethod, MethodContext } from '../src/train/finetune-method.js';
 import { rlhfSharpening, rlhfSharpeningOptionsSchema } from '../src/train/methods/rlhf-sharpening.js';
 import { sftSharpening, sftSharpeningOptionsSchema } from '../src/train/methods/sft-sharpening.js';
 import { rlhfSharpeningLoss, sftSharpeningLoss } from '../src/train/methods/sharpening.js';

@@ -6,7 +6,7 @@
 // batch of per-sample timesteps (Diffusion-Sharpening steps every sample from its own t): ᾱ_t and
 // ᾱ_prev are read per sample and left-broadcast to [B, 1, 1, 1]; prev = t − ⌊T/S⌋ as diffusers
 // computes it, and where prev < 0 the step goes to x0 with ᾱ_prev = 1 (set_alpha_to_one) or ᾱ_0.
-import type { NoiseSchedule } from './schedule.js';
+import type { NoiseSchedule } from './noise-schedule.js';
 import type { StepOptions } from './scheduler.js';
 import { COMMON_OPTIONS, GaussianStepScheduler, type CommonSchedulerOptions, type StepCoefficients } from './gaussian-step.js';
 

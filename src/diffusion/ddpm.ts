@@ -4,7 +4,7 @@
 //   σ² = β̃ = (1 − ᾱ_prev)/(1 − ᾱ_t) · β'_t ('fixed_small'), or β'_t ('fixed_large')
 //   x_prev = μ̃ + σ z, and no noise on the last step (prev < 0, ᾱ_prev = 1).
 // t is a batch of per-sample timesteps, as in ddim.ts.
-import type { NoiseSchedule } from './schedule.js';
+import type { NoiseSchedule } from './noise-schedule.js';
 import type { StepOptions } from './scheduler.js';
 import { COMMON_OPTIONS, GaussianStepScheduler, type CommonSchedulerOptions, type StepCoefficients } from './gaussian-step.js';
 

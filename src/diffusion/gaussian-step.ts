@@ -5,7 +5,7 @@
 // drawing or replaying z, and the log-probability of x_prev.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { perSample, readTimesteps, type NoiseSchedule, type TimestepSpacing, TIMESTEP_SPACINGS } from './schedule.js';
+import { perSample, readTimesteps, type NoiseSchedule, type TimestepSpacing, TIMESTEP_SPACINGS } from './noise-schedule.js';
 import type { Scheduler, StepOptions, StepOutput } from './scheduler.js';
 
 /** Options every Gaussian-step scheduler takes. */

@@ -1,11 +1,11 @@
 // Noise schedule and samplers: `import * as diffusion from '../diffusion/index.js'`; and the
 // registry that makes a sampler by name (makeScheduler).
-import type { NoiseSchedule } from './schedule.js';
+import type { NoiseSchedule } from './noise-schedule.js';
 import type { Scheduler } from './scheduler.js';
 import { DDIMScheduler, DDIM_OPTIONS, type DDIMOptions } from './ddim.js';
 import { DDPMScheduler, DDPM_OPTIONS, type DDPMOptions } from './ddpm.js';
 
-export * from './schedule.js';
+export * from './noise-schedule.js';
 export * from './scheduler.js';
 export { GaussianStepScheduler, gaussianLogProb, type CommonSchedulerOptions, type StepCoefficients } from './gaussian-step.js';
 export * from './ddim.js';

@@ -3,7 +3,7 @@
 // the caller asked to keep, outlive it. Gradients are off unless `grad: true`.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import type { TimestepSpacing } from './schedule.js';
+import type { TimestepSpacing } from './noise-schedule.js';
 import type { Scheduler, StepOptions } from './scheduler.js';
 
 export interface SampleLoopOptions {

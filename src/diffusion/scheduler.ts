@@ -1,7 +1,7 @@
 // The one interface every sampler implements (the registry that makes them by name is in
 // index.ts). Shared code never switches on a scheduler's name: it asks `supportsLogProb`.
 import type { Tensor } from '../torch/index.js';
-import type { NoiseSchedule, TimestepSpacing } from './schedule.js';
+import type { NoiseSchedule, TimestepSpacing } from './noise-schedule.js';
 
 export interface StepOutput {
   /** x at the previous timestep (t − Δ), or x0 at the last step; [B, C, H, W]. When

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Tensor } from '../torch/index.js';
-import { ClipModel } from './clip.js';
+import { ClipModel } from './clip-model.js';
 
 export interface ImageTextEmbedder {
   /** width of the embeddings */
@@ -23,7 +23,7 @@ export function weightsFingerprint(dir: string): string {
   return createHash('sha256').update(readFileSync(p)).digest('hex');
 }
 
-/** Loads the small CLIP (src/models/clip.ts) from a checkpoint directory as a frozen embedder. */
+/** Loads the small CLIP (src/models/clip-model.ts) from a checkpoint directory as a frozen embedder. */
 export async function loadClipEmbedder(dir: string): Promise<ImageTextEmbedder> {
   const clip = await ClipModel.load(dir);
   clip.requiresGrad_(false);

@@ -8,6 +8,6 @@ export { AdamW, ADAMW_DEFAULTS, type AdamWOptions } from './adamw.js';
 export {
   constantSchedule, warmupSchedule, cosineSchedule, makeSchedule, SCHEDULE_NAMES, LRScheduler,
   type Schedule, type ScheduleOptions, type HasParamGroups,
-} from './schedule.js';
-export { clipGradNorm, type ClipOptions } from './clip.js';
+} from './lr-schedule.js';
+export { clipGradNorm, type ClipOptions } from './grad-clip.js';
 export { EMA, type EMAOptions, type EMAWarmup, type EMAMeta } from './ema.js';

@@ -5,7 +5,7 @@
 import { CompositeReward, compositeConfigSchema } from './composite.js';
 import { MllmReward, resolveEndpoint } from './mllm.js';
 import { CompositionalReward, type CompositionalOptions } from './compositional.js';
-import { ClipReward, type ClipRewardOptions } from './clip.js';
+import { ClipReward, type ClipRewardOptions } from './clip-reward.js';
 import { PreferenceReward } from './preference.js';
 import { AestheticReward } from './aesthetic.js';
 import { makeReward, registerReward } from './registry.js';
@@ -27,8 +27,8 @@ export {
 export { Semaphore } from '../util/semaphore.js';
 export { CompositionalReward, compositionalOptionsSchema } from './compositional.js';
 export type { CompositionalOptions, CompositionalDetail } from './compositional.js';
-export { ClipReward, clipRewardOptionsSchema, defaultClipCheckpoint } from './clip.js';
-export type { ClipRewardOptions } from './clip.js';
+export { ClipReward, clipRewardOptionsSchema, defaultClipCheckpoint } from './clip-reward.js';
+export type { ClipRewardOptions } from './clip-reward.js';
 export type { MllmOptions, MllmDetail, MllmFailureDetail, MllmStats, RubricScores } from './mllm.js';
 export { PreferenceReward, preferenceOptionsSchema } from './preference.js';
 export { AestheticReward, aestheticOptionsSchema } from './aesthetic.js';

@@ -15,7 +15,7 @@ import type { TextToImageModel } from '../models/t2i.js';
 import {
   SamplingContext, argmaxPerPrompt, batchOptionShape, budgetTooSmall, checkSpent, commonOptionsShape, mean, parseOptions,
   requireReward, resolveCommon, takeRows, type MethodPlan, type SampleResult, type SamplingMethod,
-} from './method.js';
+} from './sampling-method.js';
 
 const NAME = 'best-of-n';
 export const bestOfNOptionsSchema = z

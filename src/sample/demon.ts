@@ -28,7 +28,7 @@ import type { TextToImageModel } from '../models/t2i.js';
 import {
   SamplingContext, batchOptionShape, budgetTooSmall, checkSpent, commonOptionsShape, mean, parseOptions, requireReward,
   resolveCommon, stochasticEta, type MethodPlan, type SampleResult, type SamplingMethod,
-} from './method.js';
+} from './sampling-method.js';
 
 const NAME = 'demon';
 export const demonOptionsSchema = z

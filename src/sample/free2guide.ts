@@ -23,7 +23,7 @@ import type { TextToImageModel } from '../models/t2i.js';
 import {
   SamplingContext, argmaxPerPrompt, batchOptionShape, budgetTooSmall, checkSpent, commonOptionsShape, mean, parseOptions,
   requireReward, resolveCommon, stochasticEta, takeRows, type MethodPlan, type SampleResult, type SamplingMethod,
-} from './method.js';
+} from './sampling-method.js';
 
 const NAME = 'free2guide';
 export const SELECTIONS = ['best', 'weighted'] as const;

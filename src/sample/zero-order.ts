@@ -22,7 +22,7 @@ import type { TextToImageModel } from '../models/t2i.js';
 import {
   SamplingContext, argmaxPerPrompt, batchOptionShape, budgetTooSmall, checkSpent, commonOptionsShape, mean, parseOptions,
   requireReward, resolveCommon, type MethodPlan, type SampleResult, type SamplingMethod,
-} from './method.js';
+} from './sampling-method.js';
 
 const NAME = 'zero-order';
 export const zeroOrderOptionsSchema = z

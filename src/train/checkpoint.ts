@@ -16,7 +16,7 @@ import * as torch from '../torch/index.js';
 import { parseHeader } from '../torch/safetensors-format.js';
 import { fsyncDir, fsyncFile, writeFileAtomic, writeFileSynced } from '../util/atomic-write.js';
 import type { Tensor } from '../torch/index.js';
-import type { MethodState } from './method.js';
+import type { MethodState } from './finetune-method.js';
 
 export interface CheckpointContent {
   step: number;

@@ -53,7 +53,7 @@ import {
 } from './checkpoint.js';
 import {
   NonFiniteError, type FinetuneMethod, type ImageCaptionSource, type MethodSetup, type MethodState, type PromptSource, type RewardFn,
-} from './method.js';
+} from './finetune-method.js';
 import { getMethod, methodNames } from './methods/index.js';
 import { evaluateHeldOut, HELD_OUT_SPLIT, type HeldOutRecord } from './held-out.js';
 

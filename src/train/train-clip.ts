@@ -27,7 +27,7 @@ import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { AdamW, LRScheduler, clipGradNorm, makeSchedule } from '../optim/index.js';
-import { ClipModel, clipConfigFor, ClipConfigSchema } from '../models/clip.js';
+import { ClipModel, clipConfigFor, ClipConfigSchema } from '../models/clip-model.js';
 import { Rng, mixSeed } from '../world/rng.js';
 import { parsePrompt } from '../world/grammar.js';
 import { renderScene } from '../world/render.js';

@@ -11,7 +11,7 @@ import { registerRewardCommands, scoreFolder, type ScoreFolderResult } from '../
 import { renderScene } from '../../src/world/render.js';
 import { writePng, createImage } from '../../src/world/image.js';
 import { loadSplit } from '../../src/world/splits.js';
-import { ClipModel } from '../../src/models/clip.js';
+import { ClipModel } from '../../src/models/clip-model.js';
 import { TextToImageModel } from '../../src/models/t2i.js';
 import { tinyClip, tinyClipArch } from '../helpers/tiny-clip.js';
 import { tinyConfig } from '../helpers/tiny-model.js';

@@ -1,6 +1,6 @@
 // A tiny CLIP over the world's words (16×16 images, 16-d embeddings): what CLIP tests run on.
 import * as torch from '../../src/torch/index.js';
-import { ClipModel, clipConfigFor, type ClipArchitecture } from '../../src/models/clip.js';
+import { ClipModel, clipConfigFor, type ClipArchitecture } from '../../src/models/clip-model.js';
 import { worldWords } from '../../src/world/vocab.js';
 
 export const tinyClipArch: ClipArchitecture = {

@@ -28,7 +28,7 @@ import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
 import type { Scheduler } from '../../diffusion/index.js';
 import type { TextToImageModel } from '../../models/t2i.js';
-import type { FinetuneMethod } from '../method.js';
+import type { FinetuneMethod } from '../finetune-method.js';
 import {
   sampleTrajectories, selectTrajectories, disposeTrajectories, guidanceText, disposeGuidanceText, transitionLogProb, transitionsAt, trainedSteps, stochasticSteps, matchScheduler,
   type Trajectories, type TrajectoryOptions,

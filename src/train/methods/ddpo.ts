@@ -39,7 +39,7 @@
 import { z } from 'zod';
 import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
-import type { FinetuneMethod, MethodState, MethodStateDict } from '../method.js';
+import type { FinetuneMethod, MethodState, MethodStateDict } from '../finetune-method.js';
 import type { Scheduler } from '../../diffusion/index.js';
 import type { TextToImageModel } from '../../models/t2i.js';
 import { repeatEach } from '../../util/arrays.js';

@@ -33,7 +33,7 @@ import type { TextToImageModel } from '../../models/t2i.js';
 import { readPreferencePairs, ImageCache } from '../../data/preferences.js';
 import { Rng } from '../../world/rng.js';
 import { selectPerExample, type RewardFn } from '../rollout.js';
-import type { FinetuneMethod, MethodState } from '../method.js';
+import type { FinetuneMethod, MethodState } from '../finetune-method.js';
 import { repeatEach } from '../../util/arrays.js';
 
 export interface DiffusionDpoOptions {

@@ -1,7 +1,7 @@
 // The fine-tuning methods, registered by name. Import this module to use methods by name:
 //   import { getMethod } from '../train/methods/index.js';
 // Each new method file adds one registerMethod call here.
-import { registerMethod } from '../method.js';
+import { registerMethod } from '../finetune-method.js';
 import { sftSharpening } from './sft-sharpening.js';
 import { rlhfSharpening } from './rlhf-sharpening.js';
 import { standardFt } from './standard-ft.js';
@@ -10,7 +10,7 @@ import { ddpo } from './ddpo.js';
 import { d3po } from './d3po.js';
 import { reflIter } from './refl-iter.js';
 
-export { getMethod, methodNames, registerMethod } from '../method.js';
+export { getMethod, methodNames, registerMethod } from '../finetune-method.js';
 
 registerMethod(sftSharpening);
 registerMethod(rlhfSharpening);

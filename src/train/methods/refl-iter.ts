@@ -43,7 +43,7 @@ import { nfePerStep, type NoiseSchedule, type Scheduler } from '../../diffusion/
 import { guidedPrediction } from '../../models/generate.js';
 import type { TextToImageModel } from '../../models/t2i.js';
 import { diffusionLoss } from '../pretrain.js';
-import { NonFiniteError, type FinetuneMethod, type MethodState } from '../method.js';
+import { NonFiniteError, type FinetuneMethod, type MethodState } from '../finetune-method.js';
 import { makeReward, type Reward } from '../../rewards/index.js';
 
 /** A differentiable reward: images [N, 3, H, W] in [0, 1] and their prompts → [N] with a graph to the images. */

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
 import { generate } from '../../models/generate.js';
-import type { FinetuneMethod } from '../method.js';
+import type { FinetuneMethod } from '../finetune-method.js';
 import { rlhfSharpeningLoss, type SharpeningDraws } from './sharpening.js';
 import { dropCaptions, drawTimesteps, fullTimeRange, lossOptions, rlhfSharpeningShape, sharpeningLogs } from './sharpening-options.js';
 import { repeatEach } from '../../util/arrays.js';

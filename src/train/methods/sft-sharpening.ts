@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
-import type { FinetuneMethod } from '../method.js';
+import type { FinetuneMethod } from '../finetune-method.js';
 import { sftSharpeningLoss, type SharpeningDraws } from './sharpening.js';
 import { dropCaptions, drawTimesteps, fullTimeRange, lossOptions, sftSharpeningShape, sharpeningLogs } from './sharpening-options.js';
 

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { Tensor } from '../../torch/index.js';
 import { diffusionLoss } from '../pretrain.js';
-import type { FinetuneMethod } from '../method.js';
+import type { FinetuneMethod } from '../finetune-method.js';
 import { dropCaptions, methodShape } from './sharpening-options.js';
 
 export const standardFtOptionsSchema = z.object({

@@ -8,7 +8,7 @@ import * as torch from '../../../src/torch/index.js';
 import type { Tensor } from '../../../src/torch/index.js';
 import { TextToImageModel } from '../../../src/models/t2i.js';
 import { generate, makeModelScheduler, noiseSchedule } from '../../../src/models/generate.js';
-import type { MethodContext, RewardFn } from '../../../src/train/method.js';
+import type { MethodContext, RewardFn } from '../../../src/train/finetune-method.js';
 import { rlhfSharpening, rlhfSharpeningOptionsSchema } from '../../../src/train/methods/rlhf-sharpening.js';
 import { sftSharpening, sftSharpeningOptionsSchema } from '../../../src/train/methods/sft-sharpening.js';
 import { standardFt, standardFtOptionsSchema } from '../../../src/train/methods/standard-ft.js';

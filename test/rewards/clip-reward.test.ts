@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { makeReward, rewardNames, ClipReward, defaultClipCheckpoint } from '../../src/rewards/index.js';
-import { ClipModel } from '../../src/models/clip.js';
+import { ClipModel } from '../../src/models/clip-model.js';
 import { tinyClip } from '../helpers/tiny-clip.js';
 import { loadSplit } from '../../src/world/splits.js';
 import { hardNegatives } from '../../src/world/negatives.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
-import { ClipModel, clipConfigFor } from '../../src/models/clip.js';
+import { ClipModel, clipConfigFor } from '../../src/models/clip-model.js';
 import { tinyClip, tinyClipArch } from '../helpers/tiny-clip.js';
 import {
   ClipBatchSource, ClipTrainConfigSchema, clipContrastiveLoss, compatibilityMask, hardNegativeAccuracy, trainClip, renderHeldOut, type ClipTrainConfig,

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { ClipModel } from '../models/clip.js';
+import { ClipModel } from '../models/clip-model.js';
 import { checkImages, checkScale, type Reward, type RewardOutput, type RewardScale } from './reward.js';
 import { formatZodError } from '../util/config.js';
 
