@@ -13,15 +13,15 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { TextToImageModel } from '../models/t2i.js';
 import {
-  SamplingContext, argmaxPerPrompt, batchOptionShape, budgetTooSmall, checkSpent, commonOptionsShape, mean, parseOptions,
+  SamplingContext, argmaxPerPrompt, batchOptionFields, budgetTooSmall, checkSpent, commonOptionsFields, mean, parseOptions,
   requireReward, resolveCommon, takeRows, type MethodPlan, type SampleResult, type SamplingMethod,
 } from './sampling-method.js';
 
 const NAME = 'best-of-n';
 export const bestOfNOptionsSchema = z
   .object({
-    ...commonOptionsShape,
-    ...batchOptionShape,
+    ...commonOptionsFields,
+    ...batchOptionFields,
     /** N, the number of initial noises per prompt (default: what the budget buys, else 4) */
     K: z.number().int().positive().optional(),
   })

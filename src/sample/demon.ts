@@ -26,15 +26,15 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { TextToImageModel } from '../models/t2i.js';
 import {
-  SamplingContext, batchOptionShape, budgetTooSmall, checkSpent, commonOptionsShape, mean, parseOptions, requireReward,
+  SamplingContext, batchOptionFields, budgetTooSmall, checkSpent, commonOptionsFields, mean, parseOptions, requireReward,
   resolveCommon, stochasticEta, type MethodPlan, type SampleResult, type SamplingMethod,
 } from './sampling-method.js';
 
 const NAME = 'demon';
 export const demonOptionsSchema = z
   .object({
-    ...commonOptionsShape,
-    ...batchOptionShape,
+    ...commonOptionsFields,
+    ...batchOptionFields,
     /** K, candidate noises per step (default: what the budget buys, else 4) */
     K: z.number().int().min(2).optional(),
     /** G, the first steps that draw candidates (default: every step but the last, S − 1) */

@@ -21,7 +21,7 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { TextToImageModel } from '../models/t2i.js';
 import {
-  SamplingContext, argmaxPerPrompt, batchOptionShape, budgetTooSmall, checkSpent, commonOptionsShape, mean, parseOptions,
+  SamplingContext, argmaxPerPrompt, batchOptionFields, budgetTooSmall, checkSpent, commonOptionsFields, mean, parseOptions,
   requireReward, resolveCommon, stochasticEta, takeRows, type MethodPlan, type SampleResult, type SamplingMethod,
 } from './sampling-method.js';
 
@@ -29,8 +29,8 @@ const NAME = 'free2guide';
 export const SELECTIONS = ['best', 'weighted'] as const;
 export const free2guideOptionsSchema = z
   .object({
-    ...commonOptionsShape,
-    ...batchOptionShape,
+    ...commonOptionsFields,
+    ...batchOptionFields,
     /** K, candidate next states per guided step (default: what the budget buys, else 4) */
     K: z.number().int().min(2).optional(),
     /** G, the first steps that are guided (default ⌈S/2⌉, at most S − 1) */

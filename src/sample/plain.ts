@@ -7,10 +7,10 @@ import * as torch from '../torch/index.js';
 import type { TextToImageModel } from '../models/t2i.js';
 import { generate } from '../models/generate.js';
 import { checkOutput } from '../rewards/reward.js';
-import { budgetTooSmall, commonOptionsShape, parseOptions, resolveCommon, type MethodPlan, type SampleResult, type SamplingMethod } from './sampling-method.js';
+import { budgetTooSmall, commonOptionsFields, parseOptions, resolveCommon, type MethodPlan, type SampleResult, type SamplingMethod } from './sampling-method.js';
 
 const NAME = 'plain';
-export const plainOptionsSchema = z.object({ ...commonOptionsShape }).strict();
+export const plainOptionsSchema = z.object({ ...commonOptionsFields }).strict();
 export type PlainOptions = z.infer<typeof plainOptionsSchema>;
 
 function planOf(model: TextToImageModel, o: PlainOptions): MethodPlan {

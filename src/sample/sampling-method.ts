@@ -25,7 +25,7 @@ function isReward(v: unknown): v is Reward {
 }
 
 /** The options every method takes (each method extends them with its own and rejects unknown keys). */
-export const commonOptionsShape = {
+export const commonOptionsFields = {
   /** the verifier R(x, c); required by every method that searches (not by plain) */
   reward: z.custom<Reward>(isReward, { message: 'must be a Reward (e.g. from makeReward(name))' }).optional(),
   /** the most NFE per image the method may spend; the method sizes itself to it and never exceeds it */
@@ -43,12 +43,12 @@ export const commonOptionsShape = {
 };
 
 /** Options of the methods that run many rows at once. */
-export const batchOptionShape = {
+export const batchOptionFields = {
   /** the most images per network call (a guided call runs twice as many rows); default 64 */
   batchSize: z.number().int().positive().optional(),
 };
 
-export type CommonOptions = z.infer<z.ZodObject<typeof commonOptionsShape>>;
+export type CommonOptions = z.infer<z.ZodObject<typeof commonOptionsFields>>;
 
 /** Parses a method's options with its strict schema; errors name the method and every bad field. */
 export function parseOptions<S extends z.ZodType>(schema: S, opts: unknown, method: string): z.infer<S> {
@@ -58,8 +58,8 @@ export function parseOptions<S extends z.ZodType>(schema: S, opts: unknown, meth
     const msg = r.error.issues
       .map((i) => {
         if (i.code === 'unrecognized_keys') {
-          const shape = schema instanceof z.ZodObject ? Object.keys(schema.shape).sort().join(', ') : '';
-          return `unknown option${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')} (valid: ${shape})`;
+          const valid = schema instanceof z.ZodObject ? Object.keys(schema.shape).sort().join(', ') : '';
+          return `unknown option${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')} (valid: ${valid})`;
         }
         return formatZodIssue(i, '(options)');
       })

@@ -20,15 +20,15 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { TextToImageModel } from '../models/t2i.js';
 import {
-  SamplingContext, argmaxPerPrompt, batchOptionShape, budgetTooSmall, checkSpent, commonOptionsShape, mean, parseOptions,
+  SamplingContext, argmaxPerPrompt, batchOptionFields, budgetTooSmall, checkSpent, commonOptionsFields, mean, parseOptions,
   requireReward, resolveCommon, type MethodPlan, type SampleResult, type SamplingMethod,
 } from './sampling-method.js';
 
 const NAME = 'zero-order';
 export const zeroOrderOptionsSchema = z
   .object({
-    ...commonOptionsShape,
-    ...batchOptionShape,
+    ...commonOptionsFields,
+    ...batchOptionFields,
     /** N, candidates per iteration (default 4) */
     K: z.number().int().positive().optional(),
     /** search rounds (default: what the budget buys, else 3) */

@@ -289,13 +289,13 @@ export class PreferencePairFile {
 // reward (the pairs are offline: always the base's, never the policy's); 'diffusion-dpo-labels'
 // reads a preference label file and takes no reward.
 
-const dpoShape = {
+const dpoFields = {
   /** β in the no-½ convention (METHOD.md: 2500; the authors' 5000 with the ½) */
   beta: z.number().positive().default(DIFFUSION_DPO_DEFAULTS.beta),
 };
 
 export const diffusionDpoOptionsSchema = z.object({
-  ...dpoShape,
+  ...dpoFields,
   /** samples of the base per prompt; the pair is the best and the worst of them by the reward */
   k: z.number().int().min(2).default(4),
   /** sampling steps of those samples (null: the model's own, config.json sampling.steps) */
@@ -306,7 +306,7 @@ export const diffusionDpoOptionsSchema = z.object({
 export type DiffusionDpoMethodOptions = z.infer<typeof diffusionDpoOptionsSchema>;
 
 export const diffusionDpoLabelsOptionsSchema = z.object({
-  ...dpoShape,
+  ...dpoFields,
   /** the preference label file (pairs.jsonl of src/data/preferences.ts; its images at the model's resolution) */
   pairs: z.string().min(1).default('data/preferences/pairs.jsonl'),
   /** seeds the order in which the pairs are read (a new order every pass) */

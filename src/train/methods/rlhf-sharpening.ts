@@ -11,10 +11,10 @@ import type { Tensor } from '../../torch/index.js';
 import { generate } from '../../models/generate.js';
 import type { FinetuneMethod } from '../finetune-method.js';
 import { rlhfSharpeningLoss, type SharpeningDraws } from './sharpening.js';
-import { dropCaptions, drawTimesteps, fullTimeRange, lossOptions, rlhfSharpeningShape, sharpeningLogs } from './sharpening-options.js';
+import { dropCaptions, drawTimesteps, fullTimeRange, lossOptions, rlhfSharpeningFields, sharpeningLogs } from './sharpening-options.js';
 import { repeatEach } from '../../util/arrays.js';
 
-export const rlhfSharpeningOptionsSchema = z.object(rlhfSharpeningShape).strict();
+export const rlhfSharpeningOptionsSchema = z.object(rlhfSharpeningFields).strict();
 export type RlhfSharpeningOptions = z.infer<typeof rlhfSharpeningOptionsSchema>;
 
 interface Batch {

@@ -8,9 +8,9 @@ import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
 import type { FinetuneMethod } from '../finetune-method.js';
 import { sftSharpeningLoss, type SharpeningDraws } from './sharpening.js';
-import { dropCaptions, drawTimesteps, fullTimeRange, lossOptions, sftSharpeningShape, sharpeningLogs } from './sharpening-options.js';
+import { dropCaptions, drawTimesteps, fullTimeRange, lossOptions, sftSharpeningFields, sharpeningLogs } from './sharpening-options.js';
 
-export const sftSharpeningOptionsSchema = z.object(sftSharpeningShape).strict();
+export const sftSharpeningOptionsSchema = z.object(sftSharpeningFields).strict();
 export type SftSharpeningOptions = z.infer<typeof sftSharpeningOptionsSchema>;
 
 interface Batch {

@@ -7,7 +7,7 @@ import * as torch from '../../torch/index.js';
 import { formatZodError } from '../../util/config.js';
 
 /** The fields of the losses, each with its default. */
-export const sharpeningLossShape = {
+export const sharpeningLossFields = {
   /** n, trajectories per example (the paper's best: 3) */
   n: z.number().int().min(1).default(3),
   /** m, unrolled denoising steps per trajectory (the paper's best: 3; 8 is worse) */
@@ -44,7 +44,7 @@ export const sharpeningLossShape = {
   select: z.enum(['best', 'worst']).default('best'),
 };
 
-export const sharpeningLossSchema = z.object(sharpeningLossShape).strict();
+export const sharpeningLossSchema = z.object(sharpeningLossFields).strict();
 
 /** The options of sftSharpeningLoss and rlhfSharpeningLoss. */
 export type SharpeningOptions = z.infer<typeof sharpeningLossSchema>;
@@ -59,7 +59,7 @@ export function resolveSharpeningOptions(fn: string, opts: Partial<SharpeningOpt
 }
 
 /** Fields of both methods that the losses do not take: where t is drawn, and caption dropout. */
-export const methodShape = {
+export const methodFields = {
   /**
    * t is drawn from [tMin, tMax) instead of METHOD.md's [0, T) (null: T). Why one may narrow it: at
    * large t, x̂0 = x0 + √((1−ᾱ_t)/ᾱ_t)(ε − ε̂) is dominated by the network's own error, so ranking
@@ -73,17 +73,17 @@ export const methodShape = {
   captionDropout: z.number().min(0).max(1).default(0.2),
 };
 
-const { beta, referenceOver, winnerWeight, select, ...coreLoss } = sharpeningLossShape;
+const { beta, referenceOver, winnerWeight, select, ...coreLoss } = sharpeningLossFields;
 
 /** The options of SFT-Diffusion-Sharpening. */
-export const sftSharpeningShape = { ...coreLoss, ...methodShape, select };
+export const sftSharpeningFields = { ...coreLoss, ...methodFields, select };
 
 /** The options of RLHF-Diffusion-Sharpening. */
-export const rlhfSharpeningShape = {
+export const rlhfSharpeningFields = {
   ...coreLoss,
-  ...methodShape,
+  ...methodFields,
   /** n ≥ 2: a winner and a loser per prompt */
-  n: sharpeningLossShape.n.unwrap().min(2).default(3),
+  n: sharpeningLossFields.n.unwrap().min(2).default(3),
   beta,
   referenceOver,
   winnerWeight,
@@ -131,7 +131,7 @@ export function dropCaptions(prompts: string[], p: number): string[] {
 /** Picks the loss fields out of a method's options. */
 export function lossOptions(o: Partial<SharpeningOptions> & Record<string, unknown>): Partial<SharpeningOptions> {
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(sharpeningLossShape)) if (o[k] !== undefined) out[k] = o[k];
+  for (const k of Object.keys(sharpeningLossFields)) if (o[k] !== undefined) out[k] = o[k];
   return out as Partial<SharpeningOptions>;
 }
 

@@ -5,12 +5,12 @@ import { z } from 'zod';
 import type { Tensor } from '../../torch/index.js';
 import { diffusionLoss } from '../pretrain.js';
 import type { FinetuneMethod } from '../finetune-method.js';
-import { dropCaptions, methodShape } from './sharpening-options.js';
+import { dropCaptions, methodFields } from './sharpening-options.js';
 
 export const standardFtOptionsSchema = z.object({
   /** the share of captions replaced by '' (keeps the unconditional branch used by guidance trained),
    *  the same field and default as Diffusion-Sharpening's (sharpening-options.ts) */
-  captionDropout: methodShape.captionDropout,
+  captionDropout: methodFields.captionDropout,
 }).strict();
 export type StandardFtOptions = z.infer<typeof standardFtOptionsSchema>;
 
