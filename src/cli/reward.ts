@@ -23,7 +23,8 @@ export function registerRewardCommands(program: Command): void {
       checkOutputDir(opts.out, '--out');
       if (opts.threads !== undefined) (await import('../torch/index.js')).setNumThreads(opts.threads);
       const { loadConfig } = await import('../util/config.js');
-      const { ClipTrainConfigSchema, trainClip, exportRunFiles, measureClip } = await import('../train/train-clip.js');
+      const { ClipTrainConfigSchema, trainClip, exportRunFiles } = await import('../train/train-clip.js');
+      const { measureClip } = await import('../train/clip-measure.js');
       const { loadSplit } = await import('../world/splits.js');
       const { worldWords } = await import('../world/vocab.js');
       const { existsSync, readFileSync, writeFileSync, mkdirSync } = await import('node:fs');
@@ -82,7 +83,7 @@ export function registerRewardCommands(program: Command): void {
 }
 
 /** A short table of train-clip's measurements. */
-export function formatClipMetrics(m: import('../train/train-clip.js').ClipMetrics & { steps: number; trainSeconds: number }): string {
+export function formatClipMetrics(m: import('../train/clip-measure.js').ClipMetrics & { steps: number; trainSeconds: number }): string {
   const pct = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '   –  ' : (100 * x).toFixed(1).padStart(5) + '%');
   const rows = [`top-1 accuracy of the true prompt against ${m.negatives} hard negatives (${m.steps} steps, ${m.trainSeconds} s)`];
   rows.push(`${'category'.padEnd(12)} ${'rendered'.padStart(9)} ${'base: all'.padStart(10)} ${'base: pass'.padStart(11)}`);

@@ -1,4 +1,4 @@
-// The small CLIP (src/models/clip.ts) and its training (src/train/train-clip.ts) on a tiny config:
+// The small CLIP (src/models/clip-model.ts) and its training (src/train/train-clip.ts) on a tiny config:
 // shapes and normalisation, the score, a few contrastive steps lower the loss, gradients reach the
 // images, save/load round trip, exact resume, and clear errors.
 import { describe, test } from 'node:test';
@@ -10,8 +10,9 @@ import * as torch from '../../src/torch/index.js';
 import { ClipModel, clipConfigFor } from '../../src/models/clip-model.js';
 import { tinyClip, tinyClipArch } from '../helpers/tiny-clip.js';
 import {
-  ClipBatchSource, ClipTrainConfigSchema, clipContrastiveLoss, compatibilityMask, hardNegativeAccuracy, trainClip, renderHeldOut, type ClipTrainConfig,
+  ClipBatchSource, ClipTrainConfigSchema, clipContrastiveLoss, compatibilityMask, trainClip, type ClipTrainConfig,
 } from '../../src/train/train-clip.js';
+import { hardNegativeAccuracy, renderHeldOut } from '../../src/train/clip-measure.js';
 import { AdamW } from '../../src/optim/index.js';
 import { loadSplit } from '../../src/world/splits.js';
 import { worldWords } from '../../src/world/vocab.js';

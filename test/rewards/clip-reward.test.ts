@@ -12,7 +12,7 @@ import { ClipModel } from '../../src/models/clip-model.js';
 import { tinyClip } from '../helpers/tiny-clip.js';
 import { loadSplit } from '../../src/world/splits.js';
 import { hardNegatives } from '../../src/world/negatives.js';
-import { renderHeldOut } from '../../src/train/train-clip.js';
+import { renderHeldOut } from '../../src/train/clip-measure.js';
 import { Rng } from '../../src/world/rng.js';
 
 let dir = '';
