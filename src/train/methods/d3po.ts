@@ -1,5 +1,5 @@
 // D3PO (Yang, Tao, Cheng, Chen, Xu & Tang 2023, "Using Human Feedback to Fine-tune Diffusion Models
-// without Any Reward Model", arXiv 2311.13231, §4); METHOD.md, "D3PO". DPO (Rafailov et al. 2023)
+// without Any Reward Model", arXiv 2311.13231, §4); docs/methods.md §7. DPO (Rafailov et al. 2023)
 // applied to every denoising step of a pair of trajectories:
 //
 //   1. sample:  for each prompt c, two trajectories from the same initial noise x_T with DDIM η = 1

@@ -1,6 +1,6 @@
 // DDPO (Black, Janner, Du, Kostrikov & Levine 2023, "Training Diffusion Models with Reinforcement
 // Learning", arXiv 2305.13301), the importance-sampling estimator DDPO_IS (§4.3) with PPO's clipped
-// objective (Schulman et al. 2017, eq. 7); METHOD.md, "DDPO". Denoising is a multi-step MDP: the
+// objective (Schulman et al. 2017, eq. 7); docs/methods.md §6. Denoising is a multi-step MDP: the
 // state at step k is (c, t_k, x_{t_k}), the action is x_{t_{k+1}}, the policy is the sampler's
 // Gaussian p_θ(x_{t_{k+1}} | x_{t_k}, c), and the only reward is R(x_0, c) at the end.
 //

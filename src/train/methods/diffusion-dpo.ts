@@ -1,6 +1,6 @@
 // Diffusion-DPO (Wallace, Dang, Rafailov, Zhou, Lou, Purushwalkam, Ermon, Xiong, Joty & Naik 2023,
 // "Diffusion Model Alignment Using Direct Preference Optimization", arXiv 2311.12908, eq. 14);
-// METHOD.md, "Diffusion-DPO". Offline pairs (x_w, x_l, c): both images are noised with the same t
+// docs/methods.md §5. Offline pairs (x_w, x_l, c): both images are noised with the same t
 // and the same ε, and
 //
 //   L^θ_w = ‖ε_θ(x^w_t, t, c) − ε‖²,  L^θ_l likewise, L^ref_* under the frozen reference,
@@ -37,7 +37,7 @@ import type { FinetuneMethod, MethodState } from '../finetune-method.js';
 import { repeatEach } from '../../util/arrays.js';
 
 export interface DiffusionDpoOptions {
-  /** β in the no-½ convention (METHOD.md: 2500 = the authors' 5000 with the ½) */
+  /** β in the no-½ convention (docs/methods.md §5: 2500 = the authors' 5000 with the ½) */
   beta: number;
 }
 
@@ -290,7 +290,7 @@ export class PreferencePairFile {
 // reads a preference label file and takes no reward.
 
 const dpoFields = {
-  /** β in the no-½ convention (METHOD.md: 2500; the authors' 5000 with the ½) */
+  /** β in the no-½ convention (docs/methods.md §5: 2500; the authors' 5000 with the ½) */
   beta: z.number().positive().default(DIFFUSION_DPO_DEFAULTS.beta),
 };
 

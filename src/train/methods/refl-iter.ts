@@ -3,7 +3,7 @@
 // 2304.05977, §4, Algorithm 1) as IterComp uses it (Zhang, Yang, Ye, Zhang, Zhang, Cui, Chen, Xu,
 // Pi & Yang 2024, "IterComp: Iterative Composition-Aware Feedback Learning from Model Gallery for
 // Text-to-Image Generation", arXiv 2410.07171, §3.3: ReFL against the sum of its compositional
-// reward models, iterated); METHOD.md, "IterPO / IterComp-style".
+// reward models, iterated); docs/methods.md §8.
 //
 // One step, per prompt c (reflRewardLoss):
 //   1. x_T ~ N(0, I); run the sampler without a graph for the first k steps, k drawn uniformly from

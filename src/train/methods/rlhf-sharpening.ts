@@ -1,5 +1,5 @@
-// RLHF-Diffusion-Sharpening (Tian et al. 2025, arXiv 2502.12146, §3; METHOD.md
-// "RLHF-Diffusion-Sharpening") as a fine-tuning method: online, from prompts only. Per prompt the
+// RLHF-Diffusion-Sharpening (Tian et al. 2025, arXiv 2502.12146, §3;
+// docs/methods.md §3) as a fine-tuning method: online, from prompts only. Per prompt the
 // current policy generates n images from n initial noises x_T (S DDIM steps, η = 0, by default
 // without guidance, as the authors' train_rlhf_diffusion_sharpen_sdxl.py); each image is re-noised
 // to a random t with the noise that generated it (renoise 'generation', the authors' add_noise(latents,

@@ -1,4 +1,4 @@
-// SFT-Diffusion-Sharpening (Tian et al. 2025, arXiv 2502.12146, §3; METHOD.md "SFT-Diffusion-Sharpening")
+// SFT-Diffusion-Sharpening (Tian et al. 2025, arXiv 2502.12146, §3; docs/methods.md §3)
 // as a fine-tuning method: from an image–caption dataset (the world's stream or an image folder,
 // --data world|DIR), n short trajectories per example are unrolled from x_t, scored with the reward,
 // and the model is trained on the denoising loss of the best one (sftSharpeningLoss). A share of

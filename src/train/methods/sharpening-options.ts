@@ -1,4 +1,4 @@
-// The options of Diffusion-Sharpening (METHOD.md, "Diffusion-Sharpening"), declared once: every
+// The options of Diffusion-Sharpening (docs/methods.md §3), declared once: every
 // field is a zod field with its one default. The losses (sharpening.ts) take the loss fields
 // (SharpeningOptions); the two methods (sft-sharpening.ts, rlhf-sharpening.ts) build their option
 // schemas from the same fields, and a preset (configs/demo.yaml) is a file over those schemas.
@@ -24,12 +24,12 @@ export const sharpeningLossFields = {
    *  memory); 'full': keep the graph of all n (the authors' way) */
   gradPath: z.enum(['recompute', 'full']).default('recompute'),
   /**
-   * the regression target at unrolled step k: 'noise' (METHOD.md step 4: the original ε_i at every
+   * the regression target at unrolled step k: 'noise' (docs/methods.md §3, step 4: the original ε_i at every
    * step) or 'x0' (the ε that takes the step's x_k to the example's x0, (x_k − √ᾱ x0)/√(1−ᾱ); the
    * same as ε_i at k = 0). An option of this project, not the paper's.
    */
   target: z.enum(['noise', 'x0']).default('noise'),
-  /** RLHF: the DPO β in the no-½ convention (METHOD.md: 2500) */
+  /** RLHF: the DPO β in the no-½ convention (docs/methods.md §3: 2500) */
   beta: z.number().positive().default(2500),
   /** RLHF: the reference loss at the first unrolled step ('first', the authors') or over the same
    *  m' steps as the policy's ('all': the loss is then exactly log 2 at the start) */
@@ -39,7 +39,7 @@ export const sharpeningLossFields = {
    *  the winner's denoising loss low, so the DPO term cannot move the policy only by pushing the loser
    *  away. */
   winnerWeight: z.number().min(0).default(0),
-  /** SFT: which trajectory the loss trains, 'best' (METHOD.md step 5: argmax_i R_i) or 'worst'
+  /** SFT: which trajectory the loss trains, 'best' (docs/methods.md §3, step 5: argmax_i R_i) or 'worst'
    *  (argmin_i R_i: a diagnostic of this project, not the paper's method) */
   select: z.enum(['best', 'worst']).default('best'),
 };
@@ -61,9 +61,10 @@ export function resolveSharpeningOptions(fn: string, opts: Partial<SharpeningOpt
 /** Fields of both methods that the losses do not take: where t is drawn, and caption dropout. */
 export const methodFields = {
   /**
-   * t is drawn from [tMin, tMax) instead of METHOD.md's [0, T) (null: T). Why one may narrow it: at
-   * large t, x̂0 = x0 + √((1−ᾱ_t)/ᾱ_t)(ε − ε̂) is dominated by the network's own error, so ranking
-   * trajectories by R(x̂0) there ranks that error (results/sharpening/README.md).
+   * t is drawn from [tMin, tMax) instead of the whole [0, T) (null: T; docs/methods.md §3, step 1).
+   * Why one may narrow it: at large t, x̂0 = x0 + √((1−ᾱ_t)/ᾱ_t)(ε − ε̂) is dominated by the
+   * network's own error, so ranking trajectories by R(x̂0) there ranks that error
+   * (results/sharpening/README.md).
    */
   tMin: z.number().int().min(0).default(0),
   tMax: z.number().int().positive().nullable().default(null),
@@ -98,7 +99,7 @@ export const rlhfSharpeningFields = {
    *  the authors' code; null takes the model's own sampling guidance (config.json) */
   rolloutGuidance: z.number().min(0).nullable().default(1),
   /**
-   * what ranks the n trajectories into winner and loser: 'trajectory' (METHOD.md steps 4–5: the mean
+   * what ranks the n trajectories into winner and loser: 'trajectory' (docs/methods.md §3, steps 4–5: the mean
    * reward of the unrolled steps' x̂0) or 'image' (the reward of the n generated images themselves,
    * as online Diffusion-DPO ranks its pairs; this project's option)
    */
@@ -113,7 +114,7 @@ export function drawTimesteps(o: { tMin: number; tMax: number | null }, T: numbe
   return torch.tidy(() => Array.from(torch.randint(o.tMin, hi, [B]).toTypedArray() as BigInt64Array, Number));
 }
 
-/** Whether [tMin, tMax) is METHOD.md's whole [0, T). */
+/** Whether [tMin, tMax) is the whole [0, T) (docs/methods.md §3, step 1). */
 export function fullTimeRange(o: { tMin: number; tMax: number | null }, T: number): boolean {
   return o.tMin === 0 && (o.tMax === null || o.tMax === T);
 }

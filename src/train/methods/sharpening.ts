@@ -1,12 +1,12 @@
 // Diffusion-Sharpening (Tian et al. 2025, "Diffusion-Sharpening: Fine-tuning Diffusion Models with
 // Denoising Trajectory Sharpening", arXiv 2502.12146), its two losses as pure functions over a
-// model, a reward callback and a batch; the algorithm is the one of METHOD.md, "Diffusion-Sharpening".
+// model, a reward callback and a batch; the algorithm as implemented is in docs/methods.md §3.
 //
 // Both variants share one core: for every example (x0, c) draw t ~ U[0, T) and m' = min(m, 1 + ⌊t/Δ⌋),
 // n noises ε_i, x_t^i = √ᾱ_t x0 + √(1−ᾱ_t) ε_i, and unroll m' DDIM steps from t with stride Δ = ⌊T/S⌋,
 // keeping ε̂_{i,k} and x̂0_{i,k}; R_i = mean_k R(decode(x̂0_{i,k}), c), L_i = mean_k ‖ε̂_{i,k} − ε_i‖²
 // (‖·‖² is the mean over C·H·W, as F.mse_loss, and the target is the original ε_i at every step).
-//   SFT:  loss = mean_b L_{b,i*},  i* = argmax_i R_{b,i} per example (METHOD.md step 5: the authors'
+//   SFT:  loss = mean_b L_{b,i*},  i* = argmax_i R_{b,i} per example (docs/methods.md §3, step 5: the authors'
 //         code takes the argmax across the whole batch, which is only right at batch size 1).
 //   RLHF: w = argmax R, l = argmin R per prompt; ref_i under the frozen reference;
 //         loss = mean_b −log σ(β((ref_w − ref_l) − (L_w − L_l))); (R_w − R_l) is logged, not added.
@@ -24,8 +24,8 @@
 // - detachBetweenSteps: false (default, as the authors' code: the gradient runs through the whole
 //   unrolled trajectory) or true (x is detached between steps: a truncated, per-step gradient).
 // - v-prediction models: ε̂ is the ε implied by the output (schedule.predictX0AndEps), so the target
-//   stays ε_i, as METHOD.md states.
-// - target: 'noise' (default, METHOD.md step 4) regresses every unrolled step on ε_i; 'x0' (this
+//   stays ε_i (docs/methods.md §3, step 3).
+// - target: 'noise' (default, docs/methods.md §3, step 4) regresses every unrolled step on ε_i; 'x0' (this
 //   project's option) on the ε that takes the step's x_k back to x0. Measured on the world's base
 //   model, the unrolled steps with 'noise' lower the held-out score far more than 'x0' does
 //   (results/sharpening/README.md).
@@ -132,7 +132,7 @@ function int64(values: number[]): Tensor {
   return torch.fromTypedArray(BigInt64Array.from(values.map((v) => BigInt(v))), [values.length]);
 }
 
-/** Steps 1–2 of METHOD.md: t, m' per example; ε_i and x_t^i per trajectory. The caller disposes eps, xt. */
+/** Steps 1–2 (docs/methods.md §3): t, m' per example; ε_i and x_t^i per trajectory. The caller disposes eps, xt. */
 function drawPlan(
   fn: string, schedule: NoiseSchedule, scheduler: Scheduler, x0Rows: Tensor, B: number, o: SharpeningOptions,
   draws?: SharpeningDraws,
@@ -173,7 +173,7 @@ function drawPlan(
 }
 
 /**
- * Step 3 of METHOD.md: unrolls the trajectories `ids` (global ids b·n + i) from x_t for m'_b DDIM
+ * Step 3 (docs/methods.md §3): unrolls the trajectories `ids` (global ids b·n + i) from x_t for m'_b DDIM
  * steps, one batched network call per step over the rows still active. With `replay`, the DDIM
  * noise of each step is taken from that earlier unroll (same ids), so the trajectory is the same.
  * Runs with the graph when gradients are enabled; x̂0, x and z are stored detached.
@@ -235,7 +235,7 @@ function stepTarget(rec: StepRecord, plan: Plan): Tensor {
 }
 
 /** Step 4: L_r = mean_k ‖ε̂_{r,k} − target_{r,k}‖² per row of the unroll ([R], with the records' graph);
- *  the target is ε_r (METHOD.md) or, with target 'x0', stepTarget's. */
+ *  the target is ε_r (docs/methods.md §3, step 4) or, with target 'x0', stepTarget's. */
 function trajectoryLoss(records: StepRecord[], plan: Plan, R: number, ids: number[]): Tensor {
   return torch.tidy(() => {
     let sum = torch.zeros([R], { dtype: plan.eps.dtype });
@@ -371,7 +371,7 @@ async function rolloutAndChoose(
 // ------------------------------------------------------------------ SFT-Diffusion-Sharpening
 
 /**
- * SFT-Diffusion-Sharpening (METHOD.md steps 1–5; Tian et al. 2025, §3): the loss of the best of n
+ * SFT-Diffusion-Sharpening (docs/methods.md §3, steps 1–5; Tian et al. 2025, §3): the loss of the best of n
  * short trajectories per example. batch.x0 is [B, 3, H, W] in [−1, 1], one prompt per image.
  * Draws t and ε from the global generator (seed it with torch.manualSeed), or uses `draws`.
  */
@@ -416,7 +416,7 @@ export async function sftSharpeningLoss(
 // ------------------------------------------------------------------ RLHF-Diffusion-Sharpening
 
 /**
- * RLHF-Diffusion-Sharpening (METHOD.md; Tian et al. 2025, §3): a Diffusion-DPO-style loss between
+ * RLHF-Diffusion-Sharpening (docs/methods.md §3; Tian et al. 2025, §3): a Diffusion-DPO-style loss between
  * the best and the worst of n trajectories per prompt, against a frozen reference.
  * batch.x0: the n images per prompt the caller generated with the current model, [B·n, 3, H, W] in
  * [−1, 1], rows b·n + i; batch.prompts: the B prompts.
@@ -442,7 +442,7 @@ export async function rlhfSharpeningLoss(
   try {
     let w: number[] = [];
     let l: number[] = [];
-    // R is the trajectories' rewards (METHOD.md) unless the caller ranks by others (rankBy 'image':
+    // R is the trajectories' rewards (docs/methods.md §3, step 4) unless the caller ranks by others (rankBy 'image':
     // the generated images' own), which the logs then describe too
     const { loss, R } = await rolloutAndChoose(fn, model, scheduler, plan, batch.prompts, conditionOf(fn, batch), reward, o,
       (R) => {

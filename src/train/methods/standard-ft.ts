@@ -1,5 +1,5 @@
 // Standard fine-tuning: the plain diffusion loss ‖ε − ε_θ(x_t, t, c)‖² (Ho et al. 2020, eq. 14) on
-// the same image–caption data as SFT-Diffusion-Sharpening (METHOD.md, "Standard fine-tuning"): the
+// the same image–caption data as SFT-Diffusion-Sharpening (docs/methods.md §4): the
 // baseline SFT-Sharpening is compared with (the paper's Fig. 4). No reward, no reference.
 import { z } from 'zod';
 import type { Tensor } from '../../torch/index.js';
