@@ -9,7 +9,7 @@ import { renderScene } from '../world/render.js';
 import { worldWords } from '../world/vocab.js';
 import type { SceneSpec } from '../world/spec.js';
 import { loadSplit } from '../world/splits.js';
-import type { BatchSource } from '../train/pretrain.js';
+import type { BatchSource } from './source.js';
 
 /** A 32-bit mix of integers (splitmix-style), for per-(k, i) seeds. */
 function mix(...xs: number[]): number {

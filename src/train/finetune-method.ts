@@ -28,23 +28,13 @@ import type { Tensor } from '../torch/index.js';
 import type { NoiseSchedule, Scheduler } from '../diffusion/index.js';
 import type { TextToImageModel } from '../models/t2i.js';
 import type { RewardFn } from './rollout.js';
+import type { ImageCaptionSource, PromptSource } from '../data/source.js';
 
 /** A reward as the losses use it: images [N, 3, H, W] in [0, 1] and their prompts → N finite scores. */
 export type { RewardFn };
 
-/** An image–caption dataset by position: the batch at a position is always the same. */
-export interface ImageCaptionSource {
-  /** what it is, for logs ("the world's train stream", "image folder DIR (N images)") */
-  readonly description: string;
-  /** images [size, 3, H, W] in [−1, 1] (the caller disposes them) and their captions */
-  batchAt(position: number, size: number): { images: Tensor; prompts: string[] };
-}
-
-/** Prompts by position (for methods that learn from prompts only): always the same at a position. */
-export interface PromptSource {
-  readonly description: string;
-  promptsAt(position: number, size: number): string[];
-}
+/** The data a method reads by position (src/data/source.ts). */
+export type { ImageCaptionSource, PromptSource };
 
 /** A method state as a checkpoint keeps it: tensors (in method.safetensors) and JSON-serialisable meta. */
 export interface MethodStateDict {

@@ -30,7 +30,7 @@
 // e.g. n, m, S, beta) side by side; unknown keys are rejected.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import * as torch from '../torch/index.js';
@@ -41,10 +41,7 @@ import { makeModelScheduler, noiseSchedule } from '../models/generate.js';
 import { injectLoRA, loadLoRAStateDict, loraStateDict, mergeLoRA } from '../nn/lora.js';
 import { makeReward, rewardNames, type Reward } from '../rewards/index.js';
 import { RunStore, DEFAULT_STORE_PATH } from '../store/runs.js';
-import { WorldStream } from '../data/world-stream.js';
-import { ImageFolderDataset, readMetadata, type FolderBatch } from '../data/image-folder.js';
-import { loadSplit, type PromptRecord } from '../world/splits.js';
-import { Rng } from '../world/rng.js';
+import { imageCaptionSource, promptSource } from '../data/source.js';
 import { JsonlWriter, readJsonl } from '../util/jsonl.js';
 import { Progress } from '../util/progress.js';
 import { formatZodError } from '../util/config.js';
@@ -56,6 +53,9 @@ import {
 } from './finetune-method.js';
 import { getMethod, methodNames } from './methods/index.js';
 import { evaluateHeldOut, HELD_OUT_SPLIT, type HeldOutRecord } from './held-out.js';
+
+/** The fine-tuning batch sources (src/data/source.ts), as the loop builds them. */
+export { imageCaptionSource, promptSource };
 
 // ------------------------------------------------------------------ config
 
@@ -175,7 +175,7 @@ export function resolveFinetuneConfig(input: Record<string, unknown>): ResolvedF
   return { config: { ...loop, ...options }, loop, method, options };
 }
 
-// ------------------------------------------------------------------ rewards, data, prompts
+// ------------------------------------------------------------------ rewards
 
 /**
  * A registered Reward as the losses' RewardFn: its scores, checked. An `unscored` sample is an Error
@@ -201,103 +201,6 @@ export function rewardFn(reward: Reward): RewardFn {
       if (!Number.isFinite(v)) throw new NonFiniteError(`reward '${reward.name}' gave ${v} for prompt ${JSON.stringify(prompts[i])}`);
     });
     return out.scores;
-  };
-}
-
-/** The world's train prompts, frozen into the run folder at its start (a resumed run sees the same). */
-async function trainRecords(out: string): Promise<PromptRecord[]> {
-  const path = join(out, 'train-prompts.json');
-  if (!existsSync(path)) {
-    await mkdir(out, { recursive: true });
-    await writeAtomic(path, JSON.stringify(loadSplit('train')));
-  }
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as PromptRecord[];
-  } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-}
-
-/** Folders of at least this many images get progress lines while they are checked. */
-const CHECK_PROGRESS_FROM = 200;
-
-/**
- * Image–caption data by position: the world's stream, or a folder of images with metadata.jsonl.
- * A folder is checked whole first: every image is read and decoded once, and every problem is
- * reported together in one Error (with progress lines through `log` for big folders).
- */
-export async function imageCaptionSource(
-  data: string, opts: { seed: number; resolution: number; out: string; log?: (msg: string) => void },
-): Promise<ImageCaptionSource> {
-  if (data === 'world') {
-    const records = await trainRecords(opts.out);
-    const streams = new Map<number, WorldStream>();
-    return {
-      description: `the world's train stream (${records.length} prompts, ${opts.resolution}×${opts.resolution})`,
-      batchAt(position, size) {
-        let s = streams.get(size);
-        if (!s) streams.set(size, (s = new WorldStream({ batchSize: size, seed: opts.seed, resolution: opts.resolution, records })));
-        const b = s.batchAt(position);
-        return { images: torch.fromTypedArray(b.images, [...b.shape]), prompts: b.prompts };
-      },
-    };
-  }
-  if (!existsSync(data)) throw new Error(`--data ${data}: no such folder (use 'world' or a folder with metadata.jsonl)`);
-  const ds = new ImageFolderDataset(data, { resolution: opts.resolution, seed: opts.seed, onError: 'throw' });
-  const log = ds.length >= CHECK_PROGRESS_FROM ? opts.log : undefined;
-  const t0 = performance.now();
-  let shownAt = t0;
-  ds.verify({
-    onProgress: (done, total) => {
-      const now = performance.now();
-      if (log && (now - shownAt > 2000 || done === total)) {
-        shownAt = now;
-        log(`--data ${data}: checked ${done}/${total} images (${((now - t0) / 1000).toFixed(1)} s)`);
-      }
-    },
-  });
-  // batch k = batch (k mod E) of epoch ⌊k / E⌋, E = ⌊N / size⌋ whole batches per epoch
-  let cur: { epoch: number; size: number; next: number; gen: Generator<FolderBatch> } | null = null;
-  return {
-    description: `image folder ${data} (${ds.length} images, ${opts.resolution}×${opts.resolution})`,
-    batchAt(position, size) {
-      const perEpoch = Math.floor(ds.length / size);
-      if (perEpoch === 0) throw new Error(`--data ${data}: ${ds.length} images, fewer than one batch of ${size}`);
-      const epoch = Math.floor(position / perEpoch);
-      const j = position % perEpoch;
-      if (!cur || cur.epoch !== epoch || cur.size !== size || cur.next > j) {
-        cur = { epoch, size, next: 0, gen: ds.batches(size, epoch) };
-      }
-      let b: FolderBatch | undefined;
-      while (cur.next <= j) {
-        const r = cur.gen.next();
-        if (r.done) throw new Error(`--data ${data}: epoch ${epoch} ended before batch ${j}`);
-        b = r.value;
-        cur.next++;
-      }
-      return { images: torch.fromTypedArray(b!.images, [...b!.shape]), prompts: b!.prompts };
-    },
-  };
-}
-
-/** Prompts by position: the world's train split, or the captions of a folder's metadata.jsonl. */
-export async function promptSource(data: string, opts: { seed: number; out: string }): Promise<PromptSource> {
-  let prompts: string[];
-  let description: string;
-  if (data === 'world') {
-    prompts = (await trainRecords(opts.out)).map((r) => r.prompt);
-    description = `the world's train split (${prompts.length} prompts)`;
-  } else {
-    if (!existsSync(data)) throw new Error(`--data ${data}: no such folder (use 'world' or a folder with metadata.jsonl)`);
-    prompts = readMetadata(data).map((e) => e.text);
-    description = `the captions of ${data} (${prompts.length})`;
-  }
-  return {
-    description,
-    promptsAt(position, size) {
-      const rng = new Rng(opts.seed, 'finetune-prompts', position);
-      return Array.from({ length: size }, () => prompts[rng.int(prompts.length)]!);
-    },
   };
 }
 
@@ -416,292 +319,396 @@ class AbortError extends Error {
   }
 }
 
-/** Runs (or, with `resume`, continues) a fine-tuning run; returns the run folder and its summary. */
-export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {}): Promise<{ outDir: string; summary: FinetuneSummary }> {
-  const { config, loop, method, options } = resolveFinetuneConfig(input);
-  const log = opts.log ?? ((m: string) => console.error(m));
-  const out = resolve(loop.out);
+/** The run folder as checked before anything is loaded or written. */
+interface RunFolder {
+  out: string;
+  ckptRoot: string;
+  cfgPath: string;
+  resuming: boolean;
+  /** finetune-config.json of the run being resumed */
+  previous: { config: FinetuneConfig; runId?: number; baseSha256?: string } | null;
+  /** the checkpoint a resume continues from (null: none yet) */
+  resumeDir: string | null;
+  /** what was there before this run: a new run that fails before its first step removes only what it wrote */
+  outExisted: boolean;
+  keptFiles: string[];
+}
+
+/**
+ * The run folder: a new run needs a free one; a resumed run the same config (but steps; the folder
+ * is compared resolved, and a moved or copied run folder resumes whatever out it was given) and a
+ * checkpoint to continue from (`latest`, or opts.resumeFrom; a broken `latest` is an Error naming
+ * what is broken and the newest intact checkpoint).
+ */
+function checkRunFolder(config: FinetuneConfig, opts: FinetuneOptions, log: (msg: string) => void): RunFolder {
+  const out = resolve(config.out);
   const ckptRoot = join(out, 'checkpoints');
   const cfgPath = join(out, 'finetune-config.json');
   const resuming = Boolean(opts.resume) || opts.resumeFrom !== undefined;
-
-  // ---- the run folder: a new run needs a free one; a resumed run the same config (but steps; the
-  // folder is compared resolved, and a moved or copied run folder resumes whatever out it was given)
-  let previous: { config: FinetuneConfig; runId?: number; baseSha256?: string } | null = null;
-  let resumeDir: string | null = null;
-  if (resuming) {
-    if (!existsSync(cfgPath)) throw new Error(`--resume: ${out} holds no fine-tuning run to resume (no finetune-config.json)`);
-    try {
-      previous = JSON.parse(readFileSync(cfgPath, 'utf8'));
-    } catch (e) {
-      throw new Error(`--resume: ${cfgPath} is not valid JSON (${(e as Error).message})`);
-    }
-    // Resolved again so that an option added since the run was written takes its default (a new
-    // option's default keeps the old behaviour, by convention), rather than differing from 'undefined'.
-    let prevCfg: Record<string, unknown> = previous!.config ?? {};
-    try {
-      prevCfg = resolveFinetuneConfig(prevCfg as FinetuneInput).config;
-    } catch {
-      // an option since removed or renamed: compare as written, and the difference names it
-    }
-    const keys = [...new Set([...Object.keys(prevCfg), ...Object.keys(config)])].filter((k) => k !== 'steps' && k !== 'out');
-    const diffs = keys.filter((k) => !sameJson(prevCfg[k], config[k]));
-    if (diffs.length) {
-      throw new Error(
-        `--resume: the config differs from the run's in ${diffs.map((k) => `${k} (was ${JSON.stringify(prevCfg[k])}, now ${JSON.stringify(config[k])})`).join(', ')}; ` +
-        'only steps may change on resume',
-      );
-    }
-    // the checkpoint to continue from: `latest`, or the one named by resumeFrom; a broken `latest`
-    // is an Error naming what is broken and the newest intact checkpoint
-    const choice = resumeCheckpointDir(ckptRoot, { from: opts.resumeFrom ?? null, flag: '--resume-from' });
-    if (choice.skipped) log(`warning: resuming from ${basename(choice.dir!)}; skipped ${choice.skipped}`);
-    resumeDir = choice.dir;
-  } else {
+  const outExisted = existsSync(out);
+  const keptFiles = UNSTARTED_FILES.filter((f) => existsSync(join(out, f)));
+  if (!resuming) {
     const used = RUN_MARKERS.filter((f) => existsSync(join(out, f)));
     if (used.length) {
       throw new Error(`--out ${out} already holds a run (${used.join(', ')}); pass --resume to continue it, or choose another --out`);
     }
+    return { out, ckptRoot, cfgPath, resuming, previous: null, resumeDir: null, outExisted, keptFiles };
   }
-  // a new run that fails before its first step removes what it wrote (and the folder, if it made it)
-  const outExisted = existsSync(out);
-  const keptFiles = UNSTARTED_FILES.filter((f) => existsSync(join(out, f)));
-  let started = false;
+  if (!existsSync(cfgPath)) throw new Error(`--resume: ${out} holds no fine-tuning run to resume (no finetune-config.json)`);
+  let previous: RunFolder['previous'];
+  try {
+    previous = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  } catch (e) {
+    throw new Error(`--resume: ${cfgPath} is not valid JSON (${(e as Error).message})`);
+  }
+  // Resolved again so that an option added since the run was written takes its default (a new
+  // option's default keeps the old behaviour, by convention), rather than differing from 'undefined'.
+  let prevCfg: Record<string, unknown> = previous!.config ?? {};
+  try {
+    prevCfg = resolveFinetuneConfig(prevCfg as FinetuneInput).config;
+  } catch {
+    // an option since removed or renamed: compare as written, and the difference names it
+  }
+  const keys = [...new Set([...Object.keys(prevCfg), ...Object.keys(config)])].filter((k) => k !== 'steps' && k !== 'out');
+  const diffs = keys.filter((k) => !sameJson(prevCfg[k], config[k]));
+  if (diffs.length) {
+    throw new Error(
+      `--resume: the config differs from the run's in ${diffs.map((k) => `${k} (was ${JSON.stringify(prevCfg[k])}, now ${JSON.stringify(config[k])})`).join(', ')}; ` +
+      'only steps may change on resume',
+    );
+  }
+  const choice = resumeCheckpointDir(ckptRoot, { from: opts.resumeFrom ?? null, flag: '--resume-from' });
+  if (choice.skipped) log(`warning: resuming from ${basename(choice.dir!)}; skipped ${choice.skipped}`);
+  return { out, ckptRoot, cfgPath, resuming, previous, resumeDir: choice.dir, outExisted, keptFiles };
+}
 
+/** The base checkpoint's weights' SHA-256; a resumed run's base must not have changed. */
+async function checkBase(loop: LoopConfig, previous: RunFolder['previous']): Promise<string> {
   const baseModelFile = join(loop.base, 'model.safetensors');
   if (!existsSync(baseModelFile)) throw new Error(`--base ${loop.base}: ${baseModelFile} is missing (train or copy a base checkpoint there)`);
   const baseSha256 = await sha256(baseModelFile);
   if (previous?.baseSha256 && previous.baseSha256 !== baseSha256) {
     throw new Error(`--resume: the base checkpoint ${loop.base} has changed since the run began (its weights' SHA-256 differs)`);
   }
+  return baseSha256;
+}
 
-  // ---- the models
+/** What a run trains with: the models, the data, the optimisation, the logs and the method's state. */
+interface RunParts {
+  model: TextToImageModel;
+  reference: TextToImageModel | null;
+  lora: boolean;
+  trainable: ReturnType<TextToImageModel['unet']['trainableParameters']>;
+  nTrainable: number;
+  /** network evaluations × images so far (policy and reference) */
+  nfe: { n: number };
+  data: ImageCaptionSource | null;
+  prompts: PromptSource;
+  opt: AdamW;
+  sched: LRScheduler;
+  ema: EMA | null;
+  metrics: JsonlWriter;
+  evalLog: JsonlWriter;
+  setup: MethodSetup;
+  methodState: MethodState | null;
+}
+
+/**
+ * The policy (text encoder frozen; LoRA or the whole UNet trainable), the frozen reference when the
+ * method needs one, the reward, the data (an image folder is checked whole here, before the run
+ * folder is written), AdamW, its schedule, the EMA and the method's state. What must be freed goes
+ * into `disposables`.
+ */
+async function setUpRun(rf: ResolvedFinetune, folder: RunFolder, model: TextToImageModel, disposables: { dispose(): void }[], log: (msg: string) => void): Promise<RunParts> {
+  const { loop, method, options } = rf;
+  model.textEncoder.requiresGrad_(false).train(false); // frozen, as SD fine-tuning freezes CLIP
+  model.unet.train(true);
+  const lora = loop.loraRank > 0;
+  if (lora) {
+    injectLoRA(model.unet, {
+      rank: loop.loraRank, ...(loop.loraAlpha !== null ? { alpha: loop.loraAlpha } : {}),
+      target: loop.loraTargets === 'attention' ? LORA_ATTENTION : () => true,
+    });
+  }
+  const trainable = model.unet.trainableParameters();
+  const nTrainable = trainable.reduce((s, p) => s + p.numel(), 0);
+  let reference: TextToImageModel | null = null;
+  if (method.needsReference(options)) {
+    reference = await TextToImageModel.load(loop.base);
+    disposables.push(reference);
+    reference.textEncoder.requiresGrad_(false).train(false);
+    reference.unet.requiresGrad_(false).train(false);
+  }
+  const nfe = { n: 0 };
+  countNfe(model, nfe);
+  if (reference) countNfe(reference, nfe);
+  const schedule = noiseSchedule(model);
+  disposables.push(schedule);
+  const scheduler = makeModelScheduler(model, 'ddim', schedule);
+  let reward: Reward | null = null;
+  if (loop.reward !== null) {
+    reward = await makeReward(loop.reward, loop.rewardOptions);
+    if (reward.dispose) disposables.push({ dispose: () => reward!.dispose!() });
+  }
+  const { out } = folder;
+  const resolution = model.config.unet.sampleSize;
+  const data = method.needsData ? await imageCaptionSource(loop.data, { seed: loop.seed, resolution, out, log }) : null;
+  const prompts = await promptSource(loop.data, { seed: loop.seed, out });
+  await mkdir(out, { recursive: true });
+
+  const opt = new AdamW(trainable, { lr: loop.lr, weightDecay: loop.weightDecay });
+  const sched = new LRScheduler(opt, makeSchedule(loop.lrSchedule, { warmupSteps: loop.warmupSteps, totalSteps: loop.steps, minLr: loop.minLr }));
+  const ema = loop.emaDecay > 0 ? new EMA(trainable, { decay: loop.emaDecay }) : null;
+  if (ema) disposables.push(ema);
+  const metrics = new JsonlWriter(join(out, 'metrics.jsonl'));
+  const evalLog = new JsonlWriter(join(out, 'eval.jsonl'));
+
+  // the training stream (timesteps, noise, rollouts) starts from the seed, whatever building the
+  // models drew before; then the method makes its state; a resumed run restores both (restoreRun)
   torch.manualSeed(loop.seed);
-  const model = await TextToImageModel.load(loop.base);
-  const disposables: { dispose(): void }[] = [model];
-  let store: RunStore | null = null;
-  let runId: number | null = null;
-  try {
-    model.textEncoder.requiresGrad_(false).train(false); // frozen, as SD fine-tuning freezes CLIP
-    model.unet.train(true);
-    const lora = loop.loraRank > 0;
-    if (lora) {
-      injectLoRA(model.unet, {
-        rank: loop.loraRank, ...(loop.loraAlpha !== null ? { alpha: loop.loraAlpha } : {}),
-        target: loop.loraTargets === 'attention' ? LORA_ATTENTION : () => true,
+  const setup: MethodSetup = { model, reference, schedule, scheduler, reward: reward ? rewardFn(reward) : null, data, prompts, options, batchSize: loop.batch };
+  const methodState: MethodState | null = method.init ? await method.init(setup) : null;
+  if (methodState?.dispose) disposables.push({ dispose: () => methodState.dispose!() });
+  return { model, reference, lora, trainable, nTrainable, nfe, data, prompts, opt, sched, ema, metrics, evalLog, setup, methodState };
+}
+
+/** The counters a checkpoint carries from one session of a run to the next. */
+interface RunCounters {
+  step: number;
+  nfeTotal: number;
+  skipped: number;
+  consecutive: number;
+  elapsedBefore: number;
+  evalSecBefore: number;
+}
+
+/**
+ * Restores a checkpoint (weights or adapters, optimizer, EMA, schedule, RNG, the method's state)
+ * into the run's parts and returns its counters; without one, the counters of a new run. The
+ * metrics and held-out lines after the restored step are dropped (they are written again).
+ */
+async function restoreRun(dir: string | null, parts: RunParts, method: ResolvedFinetune['method'], log: (msg: string) => void): Promise<RunCounters> {
+  const counters: RunCounters = { step: 0, nfeTotal: 0, skipped: 0, consecutive: 0, elapsedBefore: 0, evalSecBefore: 0 };
+  if (dir) {
+    const { model, lora, opt, ema, sched } = parts;
+    const c = await loadCheckpoint(dir);
+    try {
+      const weights = c.tensors[lora ? 'lora' : 'unet'];
+      if (!weights) throw new Error(`checkpoint ${dir}: no ${lora ? 'LoRA adapters' : 'UNet weights'} in it`);
+      if (lora) loadLoRAStateDict(model.unet, weights);
+      else model.unet.loadStateDict(weights);
+      opt.loadStateDict({ tensors: c.tensors.optimizer!, meta: c.state.optimizer as never });
+      if (ema) ema.loadStateDict({ tensors: c.tensors.ema!, meta: c.state.ema as never });
+      sched.loadStateDict(c.state.lrScheduler);
+      restoreRngState(c.state.rng, dir);
+      restoreMethodState(c, method.name, parts.methodState);
+      const s = c.state as Record<string, number>;
+      Object.assign(counters, {
+        step: c.step, nfeTotal: s.nfeTotal ?? 0, skipped: s.skipped ?? 0, consecutive: s.consecutive ?? 0, elapsedBefore: s.elapsedSec ?? 0, evalSecBefore: s.evalSec ?? 0,
       });
+    } finally {
+      disposeCheckpoint(c);
     }
-    const trainable = model.unet.trainableParameters();
-    const nTrainable = trainable.reduce((s, p) => s + p.numel(), 0);
-    let reference: TextToImageModel | null = null;
-    if (method.needsReference(options)) {
-      reference = await TextToImageModel.load(loop.base);
-      disposables.push(reference);
-      reference.textEncoder.requiresGrad_(false).train(false);
-      reference.unet.requiresGrad_(false).train(false);
-    }
-    const nfe = { n: 0 };
-    countNfe(model, nfe);
-    if (reference) countNfe(reference, nfe);
-    const schedule = noiseSchedule(model);
-    disposables.push(schedule);
-    const scheduler = makeModelScheduler(model, 'ddim', schedule);
-    let reward: Reward | null = null;
-    if (loop.reward !== null) {
-      reward = await makeReward(loop.reward, loop.rewardOptions);
-      if (reward.dispose) disposables.push({ dispose: () => reward!.dispose!() });
-    }
-    const resolution = model.config.unet.sampleSize;
-    const data = method.needsData ? await imageCaptionSource(loop.data, { seed: loop.seed, resolution, out, log }) : null;
-    const prompts = await promptSource(loop.data, { seed: loop.seed, out });
-    await mkdir(out, { recursive: true });
+    log(`resumed from ${dir} at step ${counters.step}`);
+  }
+  parts.metrics.truncateAfter(counters.step);
+  // the held-out lines after the restored step are written again; those up to it (step 0's too) stay
+  parts.evalLog.truncateAfter(counters.step);
+  return counters;
+}
 
-    const opt = new AdamW(trainable, { lr: loop.lr, weightDecay: loop.weightDecay });
-    const sched = new LRScheduler(opt, makeSchedule(loop.lrSchedule, { warmupSteps: loop.warmupSteps, totalSteps: loop.steps, minLr: loop.minLr }));
-    const ema = loop.emaDecay > 0 ? new EMA(trainable, { decay: loop.emaDecay }) : null;
-    if (ema) disposables.push(ema);
-    const metrics = new JsonlWriter(join(out, 'metrics.jsonl'));
-    const evalLog = new JsonlWriter(join(out, 'eval.jsonl'));
+/** One optimizer step's outcome: the loss and logs summed over the micro-batches, or why it is skipped. */
+interface StepOutcome {
+  bad: string | null;
+  lossSum: number;
+  logSums: Record<string, number>;
+  gradNorm: number;
+}
 
-    // the training stream (timesteps, noise, rollouts) starts from the seed, whatever building the
-    // models drew before; then the method makes its state; a resumed run restores both below
-    torch.manualSeed(loop.seed);
-    const setup: MethodSetup = { model, reference, schedule, scheduler, reward: reward ? rewardFn(reward) : null, data, prompts, options, batchSize: loop.batch };
-    const methodState: MethodState | null = method.init ? await method.init(setup) : null;
-    if (methodState?.dispose) disposables.push({ dispose: () => methodState.dispose!() });
+/**
+ * One session of a run, from its restored step to the end: the run store's row, checkpoints, the
+ * held-out curve, the steps and the exported model.
+ */
+class RunSession {
+  readonly loop: LoopConfig;
+  store: RunStore | null = null;
+  runId: number | null = null;
+  /** set once the run has done a step or saved a checkpoint (then a failure keeps its folder) */
+  started = false;
+  private readonly sessionStart = performance.now();
+  private evalSecSession = 0;
+  private readonly evaluated: Set<unknown>;
 
-    // ---- resume
-    let step = 0;
-    let nfeTotal = 0;
-    let skipped = 0;
-    let consecutive = 0;
-    let elapsedBefore = 0;
-    let evalSecBefore = 0;
-    const latest = resumeDir;
-    if (latest) {
-      const c = await loadCheckpoint(latest);
-      try {
-        const weights = c.tensors[lora ? 'lora' : 'unet'];
-        if (!weights) throw new Error(`checkpoint ${latest}: no ${lora ? 'LoRA adapters' : 'UNet weights'} in it`);
-        if (lora) loadLoRAStateDict(model.unet, weights);
-        else model.unet.loadStateDict(weights);
-        opt.loadStateDict({ tensors: c.tensors.optimizer!, meta: c.state.optimizer as never });
-        if (ema) ema.loadStateDict({ tensors: c.tensors.ema!, meta: c.state.ema as never });
-        sched.loadStateDict(c.state.lrScheduler);
-        restoreRngState(c.state.rng, latest);
-        restoreMethodState(c, method.name, methodState);
-        step = c.step;
-        const s = c.state as Record<string, number>;
-        [nfeTotal, skipped, consecutive, elapsedBefore, evalSecBefore] = [s.nfeTotal ?? 0, s.skipped ?? 0, s.consecutive ?? 0, s.elapsedSec ?? 0, s.evalSec ?? 0];
-      } finally {
-        disposeCheckpoint(c);
-      }
-      log(`resumed from ${latest} at step ${step}`);
-    }
-    metrics.truncateAfter(step);
-    // the held-out lines after the restored step are written again; those up to it (step 0's too) stay
-    evalLog.truncateAfter(step);
-    const evaluated = new Set(existsSync(evalLog.path) ? readJsonl(evalLog.path).map((r) => r.step) : []);
+  constructor(
+    readonly rf: ResolvedFinetune, readonly folder: RunFolder, readonly parts: RunParts, readonly c: RunCounters,
+    readonly opts: FinetuneOptions, readonly log: (msg: string) => void,
+  ) {
+    this.loop = rf.loop;
+    const path = parts.evalLog.path;
+    this.evaluated = new Set(existsSync(path) ? readJsonl(path).map((r) => r.step) : []);
+  }
 
-    // ---- the run store: a resumed run keeps its row
-    store = new RunStore(loop.store);
-    const name = loop.name ?? basename(out);
+  /** training wall-clock over all sessions: held-out evaluations are left out */
+  elapsed(): number {
+    return this.c.elapsedBefore + (performance.now() - this.sessionStart) / 1000 - this.evalSecSession;
+  }
+
+  /** The run store's row (a resumed run keeps its own), finetune-config.json and the run's description. */
+  async openStore(baseSha256: string): Promise<void> {
+    const { config, method } = this.rf;
+    const { out, previous, cfgPath } = this.folder;
+    const store = (this.store = new RunStore(this.loop.store));
     const prevRun = previous?.runId !== undefined ? store.getRun(previous.runId) : null;
     if (prevRun && prevRun.outDir === out) {
-      runId = prevRun.id;
-      store.resumeRun(runId, step, config);
+      this.runId = prevRun.id;
+      store.resumeRun(this.runId, this.c.step, config);
     } else {
-      if (opts.resume) log(`run store ${store.path}: the run's row ${previous?.runId ?? '?'} is not there; recording it as a new run`);
-      runId = store.createRun({ name, method: method.name, outDir: out, config });
-    }
-    await writeAtomic(cfgPath, JSON.stringify({ config, command: opts.command ?? null, runId, baseSha256 }, null, 2) + '\n');
-
-    log(`config: ${JSON.stringify(config)}`);
-    log(
-      `${method.name}: ${lora ? `LoRA rank ${loop.loraRank} on ${loop.loraTargets === 'attention' ? 'the attention projections' : 'every Linear and Conv2d'} of the UNet` : 'full fine-tuning of the UNet'} ` +
-      `(${nTrainable} trainable parameters; text encoder frozen)${reference ? ', frozen reference' : ''}; ` +
-      `${data ? `data: ${data.description}` : `prompts: ${prompts.description}`}; run ${runId} in ${store.path}`,
-    );
-
-    const sessionStart = performance.now();
-    let evalSecSession = 0;
-    // training wall-clock: held-out evaluations are left out
-    const elapsed = () => elapsedBefore + (performance.now() - sessionStart) / 1000 - evalSecSession;
-    const save = async () => {
-      const o = opt.stateDict();
-      const e = ema?.stateDict();
-      const weights = lora ? loraStateDict(model.unet) : model.unet.stateDict();
-      const m = methodStatePart(method.name, methodState);
-      started = true;
-      try {
-        await saveCheckpoint(ckptRoot, {
-          step,
-          tensors: { [lora ? 'lora' : 'unet']: weights, optimizer: o.tensors, ...(e ? { ema: e.tensors } : {}), ...m.tensors },
-          state: {
-            optimizer: o.meta, ...(e ? { ema: e.meta } : {}), lrScheduler: sched.stateDict(), rng: rngStateToBase64(), ...m.state,
-            dataPosition: step * loop.accumulation, nfeTotal, skipped, consecutive, elapsedSec: elapsed(),
-            evalSec: evalSecBefore + evalSecSession, runId, config,
-          },
-        }, loop.keepCheckpoints);
-      } finally {
-        for (const g of [o.tensors, e?.tensors ?? {}, ...Object.values(m.tensors)]) for (const t of Object.values(g)) t.dispose();
+      if (this.folder.resuming) {
+        this.log(prevRun
+          ? `run store ${store.path}: the run's row ${prevRun.id} is of ${prevRun.outDir} (the folder was moved or copied); recording ${out} as a new run`
+          : `run store ${store.path}: the run's row ${previous?.runId ?? '?'} is not there; recording it as a new run`);
       }
-    };
-
-    // ---- the held-out curve: due at step 0, every evalEvery steps and at the last step; a step
-    // already in eval.jsonl (step 0 after a resume) is not evaluated again
-    const evalDue = (s: number) => loop.evalEvery > 0 && (s === 0 || s % loop.evalEvery === 0 || s === loop.steps) && !evaluated.has(s);
-    const heldOutAt = (s: number): number => {
-      const t0 = performance.now();
-      const wallClockSec = elapsed();
-      const r = evaluateHeldOut(model, { perCategory: loop.evalPerCategory, imagesPerPrompt: loop.evalImagesPerPrompt, seed: loop.evalSeed });
-      const evalSec = (performance.now() - t0) / 1000;
-      evalSecSession += evalSec;
-      const line: HeldOutRecord = { step: s, wallClockSec, compositional: r.compositional, ...r.categories, nfePerImage: r.nfePerImage, images: r.images, evalSec };
-      evalLog.write(line);
-      evaluated.add(s);
-      log(`eval step ${s}: compositional ${r.compositional.toFixed(4)} (${HELD_OUT_SPLIT}, ${r.images} images)`);
-      return r.compositional;
-    };
-    if (evalDue(step)) {
-      const heldOut = heldOutAt(step);
-      store.logMetrics(runId, step, { heldOut });
+      this.runId = store.createRun({ name: this.loop.name ?? basename(out), method: method.name, outDir: out, config });
     }
+    await writeAtomic(cfgPath, JSON.stringify({ config, command: this.opts.command ?? null, runId: this.runId, baseSha256 }, null, 2) + '\n');
+    const { lora, nTrainable, reference, data, prompts } = this.parts;
+    this.log(`config: ${JSON.stringify(config)}`);
+    this.log(
+      `${method.name}: ${lora ? `LoRA rank ${this.loop.loraRank} on ${this.loop.loraTargets === 'attention' ? 'the attention projections' : 'every Linear and Conv2d'} of the UNet` : 'full fine-tuning of the UNet'} ` +
+      `(${nTrainable} trainable parameters; text encoder frozen)${reference ? ', frozen reference' : ''}; ` +
+      `${data ? `data: ${data.description}` : `prompts: ${prompts.description}`}; run ${this.runId} in ${store.path}`,
+    );
+  }
 
-    // ---- the steps
-    const progress = opts.progress === false ? null : new Progress({ total: loop.steps, label: method.name, unit: 'step' }, step);
+  /** A checkpoint at the current step. */
+  async save(): Promise<void> {
+    const { opt, ema, lora, model, sched, methodState } = this.parts;
+    const { c, loop } = this;
+    const o = opt.stateDict();
+    const e = ema?.stateDict();
+    const weights = lora ? loraStateDict(model.unet) : model.unet.stateDict();
+    const m = methodStatePart(this.rf.method.name, methodState);
+    this.started = true;
+    try {
+      await saveCheckpoint(this.folder.ckptRoot, {
+        step: c.step,
+        tensors: { [lora ? 'lora' : 'unet']: weights, optimizer: o.tensors, ...(e ? { ema: e.tensors } : {}), ...m.tensors },
+        state: {
+          optimizer: o.meta, ...(e ? { ema: e.meta } : {}), lrScheduler: sched.stateDict(), rng: rngStateToBase64(), ...m.state,
+          dataPosition: c.step * loop.accumulation, nfeTotal: c.nfeTotal, skipped: c.skipped, consecutive: c.consecutive, elapsedSec: this.elapsed(),
+          evalSec: c.evalSecBefore + this.evalSecSession, runId: this.runId, config: this.rf.config,
+        },
+      }, loop.keepCheckpoints);
+    } finally {
+      for (const g of [o.tensors, e?.tensors ?? {}, ...Object.values(m.tensors)]) for (const t of Object.values(g)) t.dispose();
+    }
+  }
+
+  /** The held-out curve is due at step 0, every evalEvery steps and at the last step, unless eval.jsonl has the step (step 0 after a resume). */
+  evalDue(s: number): boolean {
+    const { loop } = this;
+    return loop.evalEvery > 0 && (s === 0 || s % loop.evalEvery === 0 || s === loop.steps) && !this.evaluated.has(s);
+  }
+
+  /** Scores the policy on the held-out prompts into eval.jsonl; returns the compositional mean. */
+  heldOutAt(s: number): number {
+    const { loop } = this;
+    const t0 = performance.now();
+    const wallClockSec = this.elapsed();
+    const r = evaluateHeldOut(this.parts.model, { perCategory: loop.evalPerCategory, imagesPerPrompt: loop.evalImagesPerPrompt, seed: loop.evalSeed });
+    const evalSec = (performance.now() - t0) / 1000;
+    this.evalSecSession += evalSec;
+    const line: HeldOutRecord = { step: s, wallClockSec, compositional: r.compositional, ...r.categories, nfePerImage: r.nfePerImage, images: r.images, evalSec };
+    this.parts.evalLog.write(line);
+    this.evaluated.add(s);
+    this.log(`eval step ${s}: compositional ${r.compositional.toFixed(4)} (${HELD_OUT_SPLIT}, ${r.images} images)`);
+    return r.compositional;
+  }
+
+  /** The micro-batches of one optimizer step, their backward passes and the gradient's norm (clipped); nothing is applied. */
+  async accumulate(): Promise<StepOutcome> {
+    const { loop, rf: { method } } = this;
+    const { setup, methodState, trainable } = this.parts;
+    const o: StepOutcome = { bad: null, lossSum: 0, logSums: {}, gradNorm: NaN };
+    for (let micro = 0; micro < loop.accumulation && !o.bad; micro++) {
+      const ctx = { ...setup, step: this.c.step, position: this.c.step * loop.accumulation + micro, state: methodState };
+      const batch = await method.makeBatch(ctx);
+      try {
+        const r = await method.loss(ctx, batch);
+        try {
+          const v = r.loss.item();
+          if (!Number.isFinite(v)) {
+            o.bad = `the loss is ${v}`;
+          } else {
+            torch.tidy(() => (loop.accumulation > 1 ? r.loss.div(loop.accumulation) : r.loss).backward());
+            o.lossSum += v;
+            for (const [k, x] of Object.entries(r.logs)) o.logSums[k] = (o.logSums[k] ?? 0) + x;
+          }
+        } finally {
+          r.loss.dispose();
+        }
+      } catch (e) {
+        if (!(e instanceof NonFiniteError)) throw e;
+        o.bad = e.message;
+      } finally {
+        method.disposeBatch(batch);
+      }
+    }
+    if (!o.bad) {
+      o.gradNorm = clipGradNorm(trainable, loop.gradClip > 0 ? loop.gradClip : Infinity, 2, { errorIfNonfinite: false });
+      if (!Number.isFinite(o.gradNorm)) o.bad = `the gradient norm is ${o.gradNorm}`;
+    }
+    return o;
+  }
+
+  /** The steps from the restored one to loop.steps: the guard, metrics, the held-out curve, checkpoints. */
+  async runSteps(): Promise<void> {
+    const { loop, c, opts, store } = this;
+    const runId = this.runId!;
+    const { opt, sched, ema, nfe, metrics } = this.parts;
+    if (this.evalDue(c.step)) store!.logMetrics(runId, c.step, { heldOut: this.heldOutAt(c.step) });
+    const progress = opts.progress === false ? null : new Progress({ total: loop.steps, label: this.rf.method.name, unit: 'step' }, c.step);
     let shown: Record<string, number> = {};
-    while (step < loop.steps) {
+    while (c.step < loop.steps) {
       if (opts.signal?.aborted) {
-        await save();
-        throw new AbortError(`finetune: stopped at step ${step} (checkpoint saved; continue with --resume)`);
+        await this.save();
+        throw new AbortError(`finetune: stopped at step ${c.step} (checkpoint saved; continue with --resume)`);
       }
       const nfeBefore = nfe.n;
       const lr = opt.paramGroups[0]!.lr;
-      let lossSum = 0;
-      const logSums: Record<string, number> = {};
-      let bad: string | null = null;
-      for (let micro = 0; micro < loop.accumulation && !bad; micro++) {
-        const ctx = { ...setup, step, position: step * loop.accumulation + micro, state: methodState };
-        const batch = await method.makeBatch(ctx);
-        try {
-          const r = await method.loss(ctx, batch);
-          try {
-            const v = r.loss.item();
-            if (!Number.isFinite(v)) {
-              bad = `the loss is ${v}`;
-            } else {
-              torch.tidy(() => (loop.accumulation > 1 ? r.loss.div(loop.accumulation) : r.loss).backward());
-              lossSum += v;
-              for (const [k, x] of Object.entries(r.logs)) logSums[k] = (logSums[k] ?? 0) + x;
-            }
-          } finally {
-            r.loss.dispose();
-          }
-        } catch (e) {
-          if (!(e instanceof NonFiniteError)) throw e;
-          bad = e.message;
-        } finally {
-          method.disposeBatch(batch);
-        }
-      }
-      let gradNorm = NaN;
-      if (!bad) {
-        gradNorm = clipGradNorm(trainable, loop.gradClip > 0 ? loop.gradClip : Infinity, 2, { errorIfNonfinite: false });
-        if (!Number.isFinite(gradNorm)) bad = `the gradient norm is ${gradNorm}`;
-      }
+      const { bad, lossSum, logSums, gradNorm } = await this.accumulate();
       if (bad) {
         opt.zeroGrad(); // the step leaves weights, optimizer, schedule and EMA as they were
-        skipped++;
-        consecutive++;
+        c.skipped++;
+        c.consecutive++;
       } else {
         opt.step();
         opt.zeroGrad();
         sched.step();
         ema?.update();
-        consecutive = 0;
+        c.consecutive = 0;
       }
-      step++;
-      started = true;
+      const step = ++c.step;
+      this.started = true;
       const stepNfe = nfe.n - nfeBefore;
-      nfeTotal += stepNfe;
-      const heldOut = evalDue(step) ? heldOutAt(step) : null;
+      c.nfeTotal += stepNfe;
+      const heldOut = this.evalDue(step) ? this.heldOutAt(step) : null;
       const logs = bad ? {} : Object.fromEntries(Object.entries(logSums).map(([k, v]) => [k, v / loop.accumulation]));
       const loss = bad ? NaN : lossSum / loop.accumulation;
-      const info: StepInfo = { step, total: loop.steps, loss, lr, gradNorm, skipped: Boolean(bad), logs, nfe: stepNfe, nfeTotal, elapsedSec: elapsed() };
+      const info: StepInfo = { step, total: loop.steps, loss, lr, gradNorm, skipped: Boolean(bad), logs, nfe: stepNfe, nfeTotal: c.nfeTotal, elapsedSec: this.elapsed() };
       const record: Record<string, number> = {
         step, ...(bad ? {} : { loss }), lr, ...(Number.isFinite(gradNorm) ? { gradNorm } : {}), skipped: bad ? 1 : 0,
-        nfe: stepNfe, nfeTotal, ...logs, elapsedSec: info.elapsedSec, ...(heldOut !== null ? { heldOut } : {}),
+        nfe: stepNfe, nfeTotal: c.nfeTotal, ...logs, elapsedSec: info.elapsedSec, ...(heldOut !== null ? { heldOut } : {}),
       };
       metrics.write(record);
-      store.logMetrics(runId, step, record);
+      store!.logMetrics(runId, step, record);
       opts.onStep?.(info);
       if (bad) {
-        log(`step ${step}: ${bad}; skipped (${consecutive} in a row, ${skipped} in all)`);
-        if (consecutive >= loop.maxNonFinite) {
-          await save();
+        this.log(`step ${step}: ${bad}; skipped (${c.consecutive} in a row, ${c.skipped} in all)`);
+        if (c.consecutive >= loop.maxNonFinite) {
+          await this.save();
           throw new Error(
-            `finetune: ${consecutive} steps in a row had a non-finite loss, reward or gradient (the last: ${bad}); stopping at step ${step}. ` +
+            `finetune: ${c.consecutive} steps in a row had a non-finite loss, reward or gradient (the last: ${bad}); stopping at step ${step}. ` +
             'Lower lr, check the reward, or raise maxNonFinite',
           );
         }
@@ -710,11 +717,16 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
         loss, ...(logs.rewardMean !== undefined ? { rMean: logs.rewardMean, rBest: logs.rewardBest ?? NaN, rWorst: logs.rewardWorst ?? NaN } : {}),
       };
       progress?.update(step, shown);
-      if (step % loop.checkpointEvery === 0 || step === loop.steps) await save();
+      if (step % loop.checkpointEvery === 0 || step === loop.steps) await this.save();
     }
     progress?.finish(shown);
+  }
 
-    // ---- the exported model: adapters merged, the EMA's weights when EMA is on
+  /** The exported model (adapters merged, the EMA's weights when EMA is on), summary.json and the finished row. */
+  async exportModel(): Promise<FinetuneSummary> {
+    const { loop, c, rf: { method } } = this;
+    const { out } = this.folder;
+    const { model, ema, lora, evalLog, nTrainable } = this.parts;
     if (ema) {
       ema.store();
       ema.copyTo();
@@ -723,33 +735,63 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
     const weights = Object.fromEntries(Object.entries(model.stateDict()).filter(([k]) => !k.includes('.lora_layer.')));
     await model.save(out, {
       weights,
-      extra: { finetune: { method: method.name, base: loop.base, steps: step, loraRank: loop.loraRank, ema: Boolean(ema), seed: loop.seed } },
+      extra: { finetune: { method: method.name, base: loop.base, steps: c.step, loraRank: loop.loraRank, ema: Boolean(ema), seed: loop.seed } },
     });
     const records = readJsonl(join(out, 'metrics.jsonl'));
     const good = records.filter((r) => r.skipped !== 1);
-    const lastEval = existsSync(evalLog.path) ? readJsonl(evalLog.path).filter((r) => r.step === step).at(-1) : undefined;
+    const lastEval = existsSync(evalLog.path) ? readJsonl(evalLog.path).filter((r) => r.step === c.step).at(-1) : undefined;
     const summary: FinetuneSummary = {
-      method: method.name, base: loop.base, out, steps: step, wallClockSec: elapsed(), trainingNfe: nfeTotal, skippedSteps: skipped,
+      method: method.name, base: loop.base, out, steps: c.step, wallClockSec: this.elapsed(), trainingNfe: c.nfeTotal, skippedSteps: c.skipped,
       trainableParameters: nTrainable, loraRank: loop.loraRank, ema: Boolean(ema),
       means: meanOf(good), finalMeans: meanOf(good.slice(-Math.max(1, Math.ceil(good.length / 10)))),
-      heldOut: typeof lastEval?.compositional === 'number' ? lastEval.compositional : null, evalWallClockSec: evalSecBefore + evalSecSession,
+      heldOut: typeof lastEval?.compositional === 'number' ? lastEval.compositional : null, evalWallClockSec: c.evalSecBefore + this.evalSecSession,
     };
     await writeAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-    store.finishRun(runId, 'finished');
-    log(`finished ${step} steps in ${summary.wallClockSec.toFixed(1)} s, training NFE ${nfeTotal}, ${skipped} skipped; model in ${out}`);
-    return { outDir: out, summary };
-  } catch (e) {
-    if (store && runId !== null) {
-      try {
-        store.finishRun(runId, 'failed', (e as Error).message);
-      } catch {
-        // the store's own error must not hide the run's
-      }
+    this.store!.finishRun(this.runId!, 'finished');
+    this.log(`finished ${c.step} steps in ${summary.wallClockSec.toFixed(1)} s, training NFE ${c.nfeTotal}, ${c.skipped} skipped; model in ${out}`);
+    return summary;
+  }
+
+  /** Marks the run's row failed (the store's own error must not hide the run's). */
+  fail(e: unknown): void {
+    if (!this.store || this.runId === null) return;
+    try {
+      this.store.finishRun(this.runId, 'failed', (e as Error).message);
+    } catch {
+      // the run's error is the one to report
     }
-    if (!resuming && !started) await removeUnstartedRun(out, { outExisted, keptFiles }, log);
+  }
+}
+
+/**
+ * Runs (or, with `resume`, continues) a fine-tuning run; returns the run folder and its summary.
+ * The phases: the run folder and resume check, the base, the set-up (models, data, optimisation),
+ * the restore, the run store, the steps and the export. A new run that fails before its first step
+ * removes what it wrote.
+ */
+export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {}): Promise<{ outDir: string; summary: FinetuneSummary }> {
+  const rf = resolveFinetuneConfig(input);
+  const log = opts.log ?? ((m: string) => console.error(m));
+  const folder = checkRunFolder(rf.config, opts, log);
+  const baseSha256 = await checkBase(rf.loop, folder.previous);
+  torch.manualSeed(rf.loop.seed);
+  const model = await TextToImageModel.load(rf.loop.base);
+  const disposables: { dispose(): void }[] = [model];
+  let session: RunSession | null = null;
+  try {
+    const parts = await setUpRun(rf, folder, model, disposables, log);
+    const counters = await restoreRun(folder.resumeDir, parts, rf.method, log);
+    session = new RunSession(rf, folder, parts, counters, opts, log);
+    await session.openStore(baseSha256);
+    await session.runSteps();
+    const summary = await session.exportModel();
+    return { outDir: folder.out, summary };
+  } catch (e) {
+    session?.fail(e);
+    if (!folder.resuming && !session?.started) await removeUnstartedRun(folder.out, folder, log);
     throw e;
   } finally {
-    store?.close();
+    session?.store?.close();
     for (const d of disposables.reverse()) d.dispose();
   }
 }

@@ -18,6 +18,7 @@ import { Progress } from '../util/progress.js';
 import {
   saveCheckpoint, resumeCheckpointDir, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState,
 } from './checkpoint.js';
+import type { BatchSource } from '../data/source.js';
 
 export const PretrainConfigSchema = z.object({
   /** seeds the weights' initialisation, the noise, the timesteps and the data */
@@ -59,13 +60,8 @@ export const PretrainConfigSchema = z.object({
 
 export type PretrainConfig = z.infer<typeof PretrainConfigSchema>;
 
-/** A deterministic source of training batches: batch k is a function of k (so a resumed run sees the same data). */
-export interface BatchSource {
-  /** the words of the prompt language (the tokenizer's vocabulary) */
-  vocabulary: string[];
-  /** images [B, 3, H, W] in [−1, 1] and their prompts */
-  batch(index: number, size: number): { images: Tensor; prompts: string[] };
-}
+/** A deterministic source of training batches (src/data/source.ts). */
+export type { BatchSource };
 
 export function modelConfigFor(cfg: PretrainConfig, vocabulary: string[]): ModelConfig {
   const te = cfg.model.textEncoder;
