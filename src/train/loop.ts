@@ -30,7 +30,7 @@
 // e.g. n, m, S, beta) side by side; unknown keys are rejected.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import * as torch from '../torch/index.js';
@@ -43,6 +43,7 @@ import { makeReward, rewardNames, type Reward } from '../rewards/index.js';
 import { RunStore, DEFAULT_STORE_PATH } from '../store/runs.js';
 import { imageCaptionSource, promptSource } from '../data/source.js';
 import { JsonlWriter, readJsonl } from '../util/jsonl.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { Progress } from '../util/progress.js';
 import { formatZodError } from '../util/config.js';
 import {
@@ -272,12 +273,6 @@ export interface FinetuneOptions {
 const RUN_MARKERS = ['finetune-config.json', 'checkpoints', 'metrics.jsonl', 'summary.json', 'model.safetensors', 'eval.jsonl'];
 
 const LORA_ATTENTION = /(^|\.)attn[12]\.(to_q|to_k|to_v|to_out\.0)$/;
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
 
 async function sha256(path: string): Promise<string> {
   const h = createHash('sha256');
@@ -570,7 +565,7 @@ class RunSession {
       }
       this.runId = store.createRun({ name: this.loop.name ?? basename(out), method: method.name, outDir: out, config });
     }
-    await writeAtomic(cfgPath, JSON.stringify({ config, command: this.opts.command ?? null, runId: this.runId, baseSha256 }, null, 2) + '\n');
+    await writeFileAtomic(cfgPath, JSON.stringify({ config, command: this.opts.command ?? null, runId: this.runId, baseSha256 }, null, 2) + '\n');
     const { lora, nTrainable, reference, data, prompts } = this.parts;
     this.log(`config: ${JSON.stringify(config)}`);
     this.log(
@@ -746,7 +741,7 @@ class RunSession {
       means: meanOf(good), finalMeans: meanOf(good.slice(-Math.max(1, Math.ceil(good.length / 10)))),
       heldOut: typeof lastEval?.compositional === 'number' ? lastEval.compositional : null, evalWallClockSec: c.evalSecBefore + this.evalSecSession,
     };
-    await writeAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    await writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     this.store!.finishRun(this.runId!, 'finished');
     this.log(`finished ${c.step} steps in ${summary.wallClockSec.toFixed(1)} s, training NFE ${c.nfeTotal}, ${c.skipped} skipped; model in ${out}`);
     return summary;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
@@ -70,4 +70,19 @@ test('invalid config values are rejected with the field name', () => {
   assert.throws(() => loadConfig(PretrainConfigSchema, { base: config('x'), overrides: ['train.lr=-1'] }), /train\.lr/);
   assert.throws(() => loadConfig(PretrainConfigSchema, { base: config('x'), overrides: ['train.bogus=1'] }), /train.*bogus|Unrecognized key/);
   assert.throws(() => loadConfig(PretrainConfigSchema, { base: config('x'), overrides: ['model.unet.predictionType=x0'] }), /model\.unet\.predictionType/);
+});
+
+test('a broken latest pretraining checkpoint is named with the newest intact one; resumeFrom takes it with a warning', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'pretrain-broken-')), 'run');
+  await pretrain(config(dir), toy, { ...quiet, stopAfter: 5 });
+  truncateSync(join(dir, 'checkpoints', 'checkpoint-00000004', 'state.json'), 10);
+  await assert.rejects(
+    pretrain(config(dir), toy, quiet),
+    /latest points at checkpoint-00000004, whose state\.json is not valid JSON.*newest intact checkpoint is checkpoint-00000002 \(step 2\): pass resumeFrom checkpoint-00000002/,
+  );
+  const logs: string[] = [];
+  const r = await pretrain(config(dir), toy, { log: (m) => logs.push(m), resumeFrom: 'checkpoint-2' });
+  assert.equal(r.finished, true);
+  assert.ok(logs.some((m) => /warning: resuming from .*checkpoint-00000002; skipped .*checkpoint-00000004/.test(m)), logs.join('\n'));
+  assert.ok(logs.some((m) => /resumed from .*checkpoint-00000002 at step 2/.test(m)));
 });
