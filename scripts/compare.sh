@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The comparison of METHOD.md "The methods it is compared with": every fine-tuning method
+# The comparison of docs/methods.md (the methods of its Overview tables): every fine-tuning method
 # and every inference-time method on the embedded world, with one shared config of budgets, each
 # evaluated on the same held-out prompts and initial noises with every local metric.
 #

@@ -6,7 +6,7 @@
 // pooled: each prompt's value is the mean over the files of its per-file mean.
 // The base may be labelled as the rows are (default label: base). For the rows of several files a
 // second table gives each metric's difference per file and their mean with the 95% t interval over
-// the files (over training seeds, when the files are one method's seeds: METHOD.md "Measuring").
+// the files (over training seeds, when the files are one method's seeds: docs/architecture.md "Measuring").
 //   node --import tsx scripts/paired-table.ts [LABEL=]BASE.jsonl[,…] LABEL=FILE.jsonl[,FILE.jsonl…] […]
 import { assertPaired, readSamples } from '../src/eval/compare.js';
 import { pooledPerPromptMeans } from '../src/eval/model-eval.js';

@@ -1,4 +1,5 @@
-// The `sharpen` command line: thin commands over the library (DESIGN.md: src/cli/).
+// The `sharpen` command line: thin commands over the library (docs/architecture.md, "Command line"
+// and "Conventions").
 import { Command } from 'commander';
 import { registerModelCommands } from './model.js';
 import { registerWorldCommands } from './world.js';

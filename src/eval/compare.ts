@@ -1,4 +1,4 @@
-// The comparison table of scripts/compare.sh (METHOD.md "Measuring": one row per method, held-out
+// The comparison table of scripts/compare.sh (docs/architecture.md "Measuring": one row per method, held-out
 // metrics, NFE per image at inference, training wall-clock and NFE). It reads what the script
 // leaves in its folder:
 //   eval-NAME.json      the last line of `sharpen eval --json` (category scores, metric means, NFE)

@@ -7,7 +7,7 @@
 //
 // With `seeds` (several training seeds) it trains one run per seed, evaluates each on the same
 // prompts and noises, pools them in the table and adds each metric's difference per seed with its
-// t interval over seeds (METHOD.md "Measuring": several seeds, mean and 95% interval).
+// t interval over seeds (docs/architecture.md "Measuring": several seeds, mean and 95% interval).
 //
 // Run folder (default runs/demo): finetune/ (the run: checkpoints, metrics.jsonl, the model; with
 // `seeds`, finetune-s<seed>/ per seed), pairs/ (the side-by-side images and pairs.json), grid-base.png,

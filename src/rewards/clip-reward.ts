@@ -1,4 +1,4 @@
-// 'clip': the CLIP score of the world's small CLIP (src/models/clip.ts, trained by
+// 'clip': the CLIP score of the world's small CLIP (src/models/clip-model.ts, trained by
 // `sharpen train-clip`): 100 · cos(E_img(x), E_txt(c)) per image (the CLIPScore of Hessel et al.,
 // 2021, eq. 1, without its w = 2.5 and clipping at 0, as the Diffusion-Sharpening paper's CLIP
 // reward). Differentiable with respect to the images (the CLIP itself is frozen), so reward

@@ -1,5 +1,5 @@
-// Rewards by name (DESIGN.md: components are registered by name; an unknown name fails with the
-// list of valid ones; shared code never switches on a component's name).
+// Rewards by name (docs/architecture.md, "Conventions": components are registered by name; an
+// unknown name fails with the list of valid ones; shared code never switches on a component's name).
 //
 // Concrete rewards register in src/rewards/index.ts; import that module (not this one) to get them all.
 import type { Reward } from './reward.js';

@@ -1,4 +1,4 @@
-// The SQLite store of runs and their metrics (DESIGN.md: "SQLite for runs"; src/store/). One file,
+// The SQLite store of runs and their metrics (docs/architecture.md, "Run store"; src/store/). One file,
 // by default runs/store.sqlite, shared by every training run of a machine: the dashboard, the demo and
 // the report read runs back from it. Two tables:
 //

@@ -1,7 +1,7 @@
-// The native addon's whole surface, in one interface (DESIGN.md: "one TypeScript interface
-// describes all of it"). A tensor handle `H` is a plain number naming a slot in the addon's table;
-// nothing outside src/torch/ sees handles. Every function throws a JS Error "op(args): message"
-// on bad input; none aborts the process.
+// The native addon's whole surface, in one interface (docs/architecture.md, "Conventions": one
+// TypeScript interface describes all of it). A tensor handle `H` is a plain number naming a slot in
+// the addon's table; nothing outside src/torch/ sees handles. Every function throws a JS Error
+// "op(args): message" on bad input; none aborts the process.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -1,6 +1,7 @@
 // The interface every fine-tuning method implements, and the registry of methods by name
-// (DESIGN.md: one method per file behind a shared interface; an unknown name lists the valid ones;
-// shared code never switches on a method's name — a method declares what it needs).
+// (docs/architecture.md, "Conventions": one method per file behind a shared interface; an unknown
+// name lists the valid ones; shared code never switches on a method's name — a method declares what
+// it needs).
 //
 // The shared loop (loop.ts) owns everything a method has in common — the base checkpoint, the frozen
 // text encoder, LoRA or full weights, AdamW and its schedule, gradient accumulation and clipping,

@@ -1,4 +1,4 @@
-// The one fine-tuning loop every method plugs into (method.ts). It owns what all methods share:
+// The one fine-tuning loop every method plugs into (finetune-method.ts). It owns what all methods share:
 //
 // - the starting point: the base checkpoint (TextToImageModel.load); the text encoder is frozen
 //   (as Stable Diffusion fine-tuning freezes CLIP) and the UNet is trained, fully (loraRank 0) or
