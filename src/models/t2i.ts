@@ -68,6 +68,11 @@ export class TextToImageModel {
     return this.textEncoder.encodeTexts(this.tokenizer, prompts);
   }
 
+  /** Network evaluations × images so far: the UNet's count (each forward() adds its batch size). */
+  get nfe(): number {
+    return this.unet.nfe;
+  }
+
   /** The UNet's output (ε or v) for x_t at timesteps t under an encoding. */
   predict(x: Tensor, t: Tensor, text: TextEncoding): Tensor {
     return this.unet.forward(x, t, { context: text.hidden, mask: text.mask });

@@ -208,6 +208,8 @@ export class UNet2DConditionModel extends nn.Module {
   readonly convNormOut: nn.GroupNorm;
   readonly convOut: nn.Conv2d;
   private readonly timeProjDim: number;
+  /** network evaluations × images: forward() adds its batch size (CFG's doubled batch counts 2) */
+  nfe = 0;
 
   constructor(readonly config: UNetConfig) {
     super();
@@ -272,6 +274,7 @@ export class UNet2DConditionModel extends nn.Module {
    * conditioned on text embeddings.
    */
   forward(x: Tensor, t: Tensor, cond: UNetConditioning): Tensor {
+    this.nfe += x.shape[0]!;
     return torch.tidy(() => {
       const { context, mask = null } = cond;
       if (x.ndim !== 4 || x.shape[1] !== this.config.inChannels) {
