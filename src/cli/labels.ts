@@ -13,6 +13,13 @@ const int2to64 = int('per-prompt', { min: 2, max: 64 });
 
 export function registerLabelCommands(program: Command): void {
   const labels = program.command('labels').description('preference labels and ratings from the scripted annotator (docs/annotator.md)');
+  registerLabelsGenerate(labels);
+  registerTrainPreference(program);
+  registerTrainAesthetic(program);
+}
+
+/** `labels generate`: sample base-model images for train-split prompts (k per prompt), label every pair with the scripted annotator and rate every image (restarting with the same options reuses finished images). */
+function registerLabelsGenerate(labels: Command): void {
   labels
     .command('generate')
     .description('sample base-model images for train-split prompts (k per prompt), label every pair with the scripted annotator and rate every image (restarting with the same options reuses finished images)')
@@ -43,7 +50,10 @@ export function registerLabelCommands(program: Command): void {
         model.dispose();
       }
     });
+}
 
+/** `train-preference`: train the preference reward (Bradley–Terry on pairs) and report held-out agreement. */
+function registerTrainPreference(program: Command): void {
   program
     .command('train-preference')
     .description('train the preference reward (Bradley–Terry on pairs) and report held-out agreement')
@@ -98,7 +108,10 @@ export function registerLabelCommands(program: Command): void {
         cleanup();
       }
     });
+}
 
+/** `train-aesthetic`: train the aesthetic head (MLP on frozen CLIP image embeddings, MSE on 1–10 ratings) and report held-out correlation. */
+function registerTrainAesthetic(program: Command): void {
   program
     .command('train-aesthetic')
     .description('train the aesthetic head (MLP on frozen CLIP image embeddings, MSE on 1–10 ratings) and report held-out correlation')

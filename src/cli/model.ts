@@ -7,6 +7,13 @@ import { repeatEach } from '../util/arrays.js';
 
 
 export function registerModelCommands(program: Command): void {
+  registerPretrain(program);
+  registerSample(program);
+  registerModelEval(program);
+}
+
+/** `pretrain`: pretrain the text-to-image model on the embedded world (resumes from output.dir when interrupted). */
+function registerPretrain(program: Command): void {
   program
     .command('pretrain')
     .description('pretrain the text-to-image model on the embedded world (resumes from output.dir when interrupted)')
@@ -48,7 +55,10 @@ export function registerModelCommands(program: Command): void {
       }
       console.log(JSON.stringify({ finished: r.finished, step: r.step, dir: r.dir }));
     });
+}
 
+/** `sample`: sample a labelled grid of images from a checkpoint and print the NFE used. */
+function registerSample(program: Command): void {
   program
     .command('sample')
     .description('sample a labelled grid of images from a checkpoint and print the NFE used')
@@ -95,7 +105,10 @@ export function registerModelCommands(program: Command): void {
       reward?.dispose?.();
       model.dispose();
     });
+}
 
+/** `eval`: sample held-out prompts of every category and score them with the world's evaluator; prints one JSON line last. */
+function registerModelEval(program: Command): void {
   program
     .command('eval')
     .description('sample held-out prompts of every category and score them with the world\'s evaluator; prints one JSON line last')

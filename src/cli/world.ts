@@ -53,6 +53,20 @@ function action<A extends unknown[]>(fn: (...args: A) => void | Promise<void>): 
 export function registerWorldCommands(program: Command): Command {
   const world = program.command('world').description('the embedded compositional world: prompts, renderer, evaluator, splits');
 
+  registerWorldRender(world);
+  registerWorldPrompts(world);
+  registerWorldEval(world);
+  registerWorldCheck(world);
+  registerWorldSplits(world);
+  registerWorldGrid(world);
+  registerWorldBench(world);
+  registerWorldFolder(world);
+
+  return world;
+}
+
+/** `world render`: render a prompt to a PNG. */
+function registerWorldRender(world: Command): void {
   world
     .command('render')
     .description('render a prompt to a PNG')
@@ -74,7 +88,10 @@ export function registerWorldCommands(program: Command): Command {
       }
       console.error(`wrote ${o.out}`);
     }));
+}
 
+/** `world prompts`: print the prompts of a split. */
+function registerWorldPrompts(world: Command): void {
   world
     .command('prompts')
     .description('print the prompts of a split')
@@ -98,7 +115,10 @@ export function registerWorldCommands(program: Command): Command {
       });
       console.log(lines.join('\n'));
     }));
+}
 
+/** `world eval`: score generated images against their prompts; prints a JSON summary per category. */
+function registerWorldEval(world: Command): void {
   world
     .command('eval')
     .description('score generated images against their prompts; prints a JSON summary per category')
@@ -118,7 +138,10 @@ export function registerWorldCommands(program: Command): Command {
       }
       console.log(JSON.stringify(summary));
     }));
+}
 
+/** `world check`: measure the evaluator on rendered ground truth, swapped prompts, blank and noise images, and degraded images. */
+function registerWorldCheck(world: Command): void {
   world
     .command('check')
     .description('measure the evaluator on rendered ground truth, swapped prompts, blank and noise images, and degraded images')
@@ -144,7 +167,10 @@ export function registerWorldCommands(program: Command): Command {
       if (!o.json) console.log(formatCheckTable(rep));
       console.log(JSON.stringify(rep));
     }));
+}
 
+/** `world splits`: regenerate the committed train/val/test prompt files (deterministic). */
+function registerWorldSplits(world: Command): void {
   world
     .command('splits')
     .description('regenerate the committed train/val/test prompt files (deterministic)')
@@ -156,7 +182,10 @@ export function registerWorldCommands(program: Command): Command {
       writeSplits(o.out, splits);
       for (const name of SPLITS) console.log(`${name}: ${splits[name].length} prompts (${splits[name].filter((r) => !r.seen).length} with unseen combinations)`);
     }));
+}
 
+/** `world grid`: a PNG grid of ground-truth renderings, one row per category. */
+function registerWorldGrid(world: Command): void {
   world
     .command('grid')
     .description('a PNG grid of ground-truth renderings, one row per category')
@@ -183,7 +212,10 @@ export function registerWorldCommands(program: Command): Command {
         images.dispose();
       }
     }));
+}
 
+/** `world bench`: rendering speed on one core (and evaluator speed). */
+function registerWorldBench(world: Command): void {
   world
     .command('bench')
     .description('rendering speed on one core (and evaluator speed)')
@@ -192,7 +224,10 @@ export function registerWorldCommands(program: Command): Command {
     .action(action((o: { seconds: number; resolution: number }) => {
       console.log(JSON.stringify(benchRender({ seconds: o.seconds, resolution: o.resolution })));
     }));
+}
 
+/** `world folder`: write renderings of a split's prompts as an image folder (PNG files and metadata.jsonl), the format --data DIR reads. */
+function registerWorldFolder(world: Command): void {
   world
     .command('folder')
     .description('write renderings of a split\'s prompts as an image folder (PNG files and metadata.jsonl), the format --data DIR reads')
@@ -224,6 +259,4 @@ export function registerWorldCommands(program: Command): Command {
       writeFileSync(join(o.out, 'metadata.jsonl'), lines.join('\n') + '\n');
       console.error(`wrote ${lines.length} images of ${records.length} prompts (split ${o.split}) and metadata.jsonl to ${o.out}`);
     }));
-
-  return world;
 }
