@@ -173,7 +173,15 @@ export function demoTrainingConfig(cfg: DemoConfig, overrides: Record<string, un
   }
 }
 
-export async function runDemo(input: DemoInput, opts: DemoOptions = {}): Promise<DemoResult> {
+/** One fine-tuning run of the demo: its seed, folder and summary. */
+interface DemoRun {
+  seed: number;
+  dir: string;
+  summary: FinetuneSummary;
+}
+
+/** Splits the input into the demo's settings and the preset's overrides; checks both before any work. */
+function resolveDemoInput(input: DemoInput): { cfg: DemoConfig; train: FinetuneConfig } {
   if (input.seed !== undefined && input.seed !== null && input.seeds !== undefined && input.seeds !== null) {
     throw new Error('demo config: seed and seeds exclude each other (seeds trains one run per seed in the list; give the list alone)');
   }
@@ -186,6 +194,194 @@ export async function runDemo(input: DemoInput, opts: DemoOptions = {}): Promise
   }
   const cfg = parsed.data;
   const train = demoTrainingConfig(cfg, overrides); // checked whole before any work
+  return { cfg, train };
+}
+
+/** Phase 1: fine-tuning from the base checkpoint with the preset, once per training seed (a run that is there resumes). */
+async function trainDemoRuns(train: FinetuneConfig, seeds: number[], multi: boolean, out: string, opts: DemoOptions, log: (m: string) => void): Promise<DemoRun[]> {
+  const runs: DemoRun[] = [];
+  for (const [i, seed] of seeds.entries()) {
+    const dir = multi ? join(out, `finetune-s${seed}`) : join(out, 'finetune');
+    const resume = existsSync(join(dir, 'finetune-config.json'));
+    if (multi) log(`demo: training seed ${seed} (${i + 1} of ${seeds.length})`);
+    if (resume) log(`demo: resuming the run in ${dir} (pass --fresh to start clean; the old run is kept aside)`);
+    const { summary } = await finetune({ ...train, out: dir, seed }, { resume, log, ...(opts.command ? { command: opts.command } : {}) });
+    runs.push({ seed, dir, summary });
+  }
+  return runs;
+}
+
+type MetricRewards = Awaited<ReturnType<typeof availableMetricRewards>>['rewards'];
+
+/**
+ * Phase 2: the base and every fine-tuned model on the same prompts and initial noises, every metric
+ * available. The first run's model is kept in `models.tuned` (for the grids; the caller disposes it).
+ */
+async function evaluateDemoModels(
+  base: TextToImageModel, runs: DemoRun[], cfg: DemoConfig, rewards: MetricRewards, multi: boolean,
+  models: { tuned: TextToImageModel | null }, log: (m: string) => void,
+): Promise<{ rBase: EvalResult; rTuned: EvalResult[] }> {
+  const evalOpts = {
+    split: 'test', perCategory: cfg.testPerCategory, imagesPerPrompt: cfg.testImagesPerPrompt, seed: cfg.testSeed, metrics: rewards, progress: true,
+    keepImages: true, // for the side-by-side pairs (phase 3)
+  };
+  log('demo: evaluating the base model');
+  const rBase = await evaluateModel(base, evalOpts);
+  const rTuned: EvalResult[] = [];
+  for (const run of runs) {
+    log(`demo: evaluating the fine-tuned model${multi ? ` of seed ${run.seed}` : ''}`);
+    const model = await TextToImageModel.load(run.dir);
+    if (models.tuned === null) models.tuned = model;
+    try {
+      rTuned.push(await evaluateModel(model, evalOpts));
+    } finally {
+      if (model !== models.tuned) model.dispose();
+    }
+  }
+  return { rBase, rTuned };
+}
+
+/** The metrics table's rows: base, fine-tuned (pooled over seeds), the paired difference, and per seed; a missing metric as n/a. */
+function demoMetricRows(rBase: EvalResult, rTuned: EvalResult[], rewards: MetricRewards, missing: Record<string, string>, multi: boolean): MetricRow[] {
+  const metricNames = ['compositional', ...CATEGORIES, ...rewards.map((r) => r.name)];
+  const rows: MetricRow[] = metricNames.map((metric) => {
+    const b = perPromptMeans(rBase.samples, metric);
+    const f = pooledPerPromptMeans(rTuned.map((r) => r.samples), metric);
+    let diff: Interval | null = null;
+    if (b.size >= 2 && b.size === f.size) diff = pairedDifference(b, f);
+    const row: MetricRow = { metric, base: meanOfValues(b), finetuned: meanOfValues(f), diff };
+    if (multi && row.base !== null) {
+      row.perSeed = rTuned.map((r) => meanOfValues(perPromptMeans(r.samples, metric))! - row.base!);
+      row.overSeeds = meanInterval(row.perSeed);
+    }
+    return row;
+  });
+  for (const name of Object.keys(missing)) rows.push({ metric: name, base: null, finetuned: null, diff: null });
+  return rows;
+}
+
+/**
+ * Phase 3, before/after: the evaluation's images whose score changed most, side by side (the same
+ * prompt and initial noise; with several seeds, the first seed's model), and grids.
+ */
+async function writeBeforeAfter(out: string, cfg: DemoConfig, seeds: number[], rBase: EvalResult, rTuned0: EvalResult, base: TextToImageModel, tuned: TextToImageModel) {
+  const changed = orderByChange(rBase.samples, rTuned0.samples);
+  const counts = countChanges(changed);
+  const written = await writePairs(join(out, 'pairs'), changed.slice(0, PAIRS_SHOWN), rBase.images!, rTuned0.images!, {
+    ...counts, total: changed.length, seed: seeds[0], testSeed: cfg.testSeed,
+  });
+  const gridPrompts = selectPrompts('test', cfg.gridPerCategory).map((p) => p.prompt);
+  const seedsPerPrompt = 4;
+  const prompts = repeatEach(gridPrompts, seedsPerPrompt);
+  const labels = prompts.map((p, i) => (i % seedsPerPrompt === 0 ? p : ''));
+  for (const [name, model] of [['base', base], ['finetuned', tuned]] as const) {
+    torch.manualSeed(cfg.testSeed);
+    const g = generate(model, prompts);
+    try {
+      await writeGrid(join(out, `grid-${name}.png`), g.images, labels, { cols: seedsPerPrompt, labelLines: 'fit' });
+    } finally {
+      g.images.dispose();
+    }
+  }
+  return { changed, counts, written };
+}
+
+/** What the report is made of. */
+interface DemoReportInput {
+  cfg: DemoConfig;
+  train: FinetuneConfig;
+  runs: DemoRun[];
+  seeds: number[];
+  multi: boolean;
+  rows: MetricRow[];
+  rBase: EvalResult;
+  rTuned: EvalResult[];
+  missing: Record<string, string>;
+  beforeAfter: Awaited<ReturnType<typeof writeBeforeAfter>>;
+  command: string[] | undefined;
+}
+
+/** Phase 4: the report's blocks (the training, the metrics table, per seed, the curves, the pairs and grids, the command). */
+function demoReportBlocks(d: DemoReportInput): ReportBlock[] {
+  const { cfg, train, runs, seeds, multi, rows, rBase, rTuned, missing, beforeAfter: { changed, counts, written } } = d;
+  const curves = runs.map((r) => readJsonl(join(r.dir, 'metrics.jsonl')) as Record<string, number>[]);
+  const series = (key: string, curve = curves[0]!) => curve.filter((r) => Number.isFinite(r[key])).map((r) => [r.step!, r[key]!] as [number, number]);
+  const smooth = (pts: [number, number][], k = 10) =>
+    pts.map(([x], i) => {
+      const w = pts.slice(Math.max(0, i - k + 1), i + 1);
+      return [x, w.reduce((a, c) => a + c[1], 0) / w.length] as [number, number];
+    });
+  const fmt = (v: number | null) => (v === null ? null : Number(v.toFixed(4)));
+  const summary = runs[0]!.summary;
+  const cost = multi
+    ? `training seeds ${seeds.join(', ')}; ${runs.map((r) => r.summary.wallClockSec.toFixed(0)).join(' + ')} s of training, ${runs.map((r) => r.summary.trainingNfe).join(' + ')} training NFE.`
+    : `seed ${seeds[0]}; ${summary.wallClockSec.toFixed(0)} s of training, ${summary.trainingNfe} training NFE.`;
+  const seedBlocks: ReportBlock[] = multi ? [
+    { kind: 'heading', text: 'Over training seeds' },
+    {
+      kind: 'table',
+      columns: ['metric', ...seeds.map((s) => `difference, seed ${s}`), 'mean', '95% interval over seeds'],
+      rows: rows.filter((r) => r.perSeed).map((r) => [r.metric, ...r.perSeed!.map(fmt), fmt(r.overSeeds!.mean), `[${r.overSeeds!.lo.toFixed(4)}, ${r.overSeeds!.hi.toFixed(4)}]`]),
+      caption: `each seed's fine-tuned model minus the base on the same prompts and noises; the interval: t over the ${seeds.length} seeds (it holds the training's variation, not the prompts')`,
+    },
+  ] : [];
+  const rewardSeries = multi
+    ? curves.map((c, i) => ({ name: `mean, seed ${seeds[i]}`, points: smooth(series('rewardMean', c)) }))
+    : [
+      { name: 'mean', points: smooth(series('rewardMean')) },
+      { name: 'best of n', points: smooth(series('rewardBest')) },
+      { name: 'worst of n', points: smooth(series('rewardWorst')) },
+    ];
+  const tunedName = multi ? `fine-tuned (seed ${seeds[0]})` : 'fine-tuned';
+  return [
+    { kind: 'paragraph', text: `${train.method} of ${train.base} with the '${train.reward}' reward (preset ${cfg.config}): ${summary.steps} steps of ${train.batch} prompts, ${train.loraRank ? `LoRA rank ${train.loraRank}` : 'full fine-tuning'}, lr ${train.lr}; the method's options: ${methodOptionsText(train)}. ${cost}` },
+    { kind: 'heading', text: 'Held-out metrics (test split, same prompts and initial noises)' },
+    {
+      kind: 'table',
+      columns: ['metric', 'base', 'fine-tuned', 'difference', '95% interval'],
+      rows: [
+        ...rows.map((r) => [r.metric, r.base === null ? 'n/a' : fmt(r.base), r.finetuned === null ? 'n/a' : fmt(r.finetuned),
+          r.diff ? fmt(r.diff.mean) : null, r.diff ? `[${r.diff.lo.toFixed(4)}, ${r.diff.hi.toFixed(4)}]` : null]),
+        ['NFE per image', rBase.nfePerImage, rTuned[0]!.nfePerImage, null, null],
+      ],
+      caption: `${cfg.testPerCategory} test prompts per category × ${cfg.testImagesPerPrompt} images, seed ${cfg.testSeed}; intervals: paired t over prompts. ` +
+        (multi ? `Fine-tuned: each prompt's mean over the ${seeds.length} training seeds. ` : '') +
+        (Object.keys(missing).length ? `n/a: ${Object.entries(missing).map(([k, v]) => `${k} (${v})`).join('; ')}` : ''),
+    },
+    ...seedBlocks,
+    ...heldOutBlocks(runs.map((r) => r.dir), seeds),
+    { kind: 'heading', text: 'Reward during training' },
+    {
+      kind: 'chart',
+      series: rewardSeries,
+      options: { title: `${train.reward} reward of the rollouts (moving average of 10 steps)`, xLabel: 'step', yLabel: 'reward' },
+    },
+    { kind: 'chart', series: [{ name: 'loss', points: smooth(series('loss')) }], options: { title: 'training loss (moving average of 10 steps)', xLabel: 'step', yLabel: 'loss' } },
+    { kind: 'heading', text: 'Samples: what fine-tuning changed (the same prompts and initial noises, before and after)' },
+    {
+      kind: 'pairs', left: 'base', right: tunedName,
+      rows: written.pairs.map((p) => ({
+        label: p.prompt, note: p.category,
+        left: { src: `pairs/${p.baseFile}`, score: p.base }, right: { src: `pairs/${p.finetunedFile}`, score: p.finetuned },
+      })),
+      caption: `The ${written.pairs.length} of the ${changed.length} evaluation images (${cfg.testPerCategory} test prompts per category, ` +
+        `${cfg.testImagesPerPrompt} image${cfg.testImagesPerPrompt === 1 ? '' : 's'} each, seed ${cfg.testSeed}) whose compositional score (the world's evaluator) changed most, the largest ` +
+        `|change| first, gains and losses alike: ${counts.improved} improved, ${counts.worsened} worsened, ${counts.same} stayed the same. ` +
+        `Each row: the same prompt and initial noise; images enlarged ×${written.scale}.`,
+    },
+    {
+      kind: 'images',
+      items: [
+        { src: 'grid-base.png', caption: `base: ${cfg.gridPerCategory} test prompts per category (rows), 4 initial noises each` },
+        { src: 'grid-finetuned.png', caption: `${tunedName}: the same prompts and initial noises` },
+      ],
+    },
+    { kind: 'code', text: `${(d.command ?? ['npx', 'sharpen', 'demo']).join(' ')}\n${JSON.stringify(cfg, null, 2)}` },
+  ];
+}
+
+export async function runDemo(input: DemoInput, opts: DemoOptions = {}): Promise<DemoResult> {
+  const { cfg, train } = resolveDemoInput(input);
   const log = opts.log ?? ((m: string) => console.error(m));
   const out = resolve(cfg.out);
   if (!existsSync(join(train.base, 'model.safetensors'))) throw new Error(`demo: no base checkpoint at ${train.base} (model.safetensors missing)`);
@@ -195,163 +391,27 @@ export async function runDemo(input: DemoInput, opts: DemoOptions = {}): Promise
   const multi = cfg.seeds !== null;
   log(`demo: config ${JSON.stringify(cfg)}; training ${JSON.stringify(train)}`);
 
-  // ---- 1. fine-tuning from the base checkpoint with the preset, once per training seed
-  const runs: { seed: number; dir: string; summary: FinetuneSummary }[] = [];
-  for (const [i, seed] of seeds.entries()) {
-    const dir = multi ? join(out, `finetune-s${seed}`) : join(out, 'finetune');
-    const resume = existsSync(join(dir, 'finetune-config.json'));
-    if (multi) log(`demo: training seed ${seed} (${i + 1} of ${seeds.length})`);
-    if (resume) log(`demo: resuming the run in ${dir} (pass --fresh to start clean; the old run is kept aside)`);
-    const { summary } = await finetune({ ...train, out: dir, seed }, { resume, log, ...(opts.command ? { command: opts.command } : {}) });
-    runs.push({ seed, dir, summary });
-  }
-
-  // ---- 2. the base and every fine-tuned model on the same prompts and initial noises, every metric available
+  const runs = await trainDemoRuns(train, seeds, multi, out, opts, log);
   const { rewards, missing } = await availableMetricRewards(DEFAULT_METRICS, (m) => log(`demo: ${m}`));
   const base = await TextToImageModel.load(train.base);
-  let tuned: TextToImageModel | null = null; // the first run's model, for the grids
+  const models: { tuned: TextToImageModel | null } = { tuned: null }; // the first run's model, for the grids
   try {
-    const evalOpts = {
-      split: 'test', perCategory: cfg.testPerCategory, imagesPerPrompt: cfg.testImagesPerPrompt, seed: cfg.testSeed, metrics: rewards, progress: true,
-      keepImages: true, // for the side-by-side pairs (step 3)
-    };
-    log('demo: evaluating the base model');
-    const rBase = await evaluateModel(base, evalOpts);
-    const rTuned: EvalResult[] = [];
-    for (const run of runs) {
-      log(`demo: evaluating the fine-tuned model${multi ? ` of seed ${run.seed}` : ''}`);
-      const model = await TextToImageModel.load(run.dir);
-      if (tuned === null) tuned = model;
-      try {
-        rTuned.push(await evaluateModel(model, evalOpts));
-      } finally {
-        if (model !== tuned) model.dispose();
-      }
-    }
-
-    const metricNames = ['compositional', ...CATEGORIES, ...rewards.map((r) => r.name)];
-    const rows: MetricRow[] = metricNames.map((metric) => {
-      const b = perPromptMeans(rBase.samples, metric);
-      const f = pooledPerPromptMeans(rTuned.map((r) => r.samples), metric);
-      let diff: Interval | null = null;
-      if (b.size >= 2 && b.size === f.size) diff = pairedDifference(b, f);
-      const row: MetricRow = { metric, base: meanOfValues(b), finetuned: meanOfValues(f), diff };
-      if (multi && row.base !== null) {
-        row.perSeed = rTuned.map((r) => meanOfValues(perPromptMeans(r.samples, metric))! - row.base!);
-        row.overSeeds = meanInterval(row.perSeed);
-      }
-      return row;
-    });
-    for (const name of Object.keys(missing)) rows.push({ metric: name, base: null, finetuned: null, diff: null });
-
-    // ---- 3. before/after: the evaluation's images whose score changed most, side by side (the same
-    // prompt and initial noise; with several seeds, the first seed's model), and grids
-    const changed = orderByChange(rBase.samples, rTuned[0]!.samples);
-    const counts = countChanges(changed);
-    const written = await writePairs(join(out, 'pairs'), changed.slice(0, PAIRS_SHOWN), rBase.images!, rTuned[0]!.images!, {
-      ...counts, total: changed.length, seed: seeds[0], testSeed: cfg.testSeed,
-    });
-    const gridPrompts = selectPrompts('test', cfg.gridPerCategory).map((p) => p.prompt);
-    const seedsPerPrompt = 4;
-    const prompts = repeatEach(gridPrompts, seedsPerPrompt);
-    const labels = prompts.map((p, i) => (i % seedsPerPrompt === 0 ? p : ''));
-    for (const [name, model] of [['base', base], ['finetuned', tuned!]] as const) {
-      torch.manualSeed(cfg.testSeed);
-      const g = generate(model, prompts);
-      try {
-        await writeGrid(join(out, `grid-${name}.png`), g.images, labels, { cols: seedsPerPrompt, labelLines: 'fit' });
-      } finally {
-        g.images.dispose();
-      }
-    }
-
-    // ---- 4. the report
-    const curves = runs.map((r) => readJsonl(join(r.dir, 'metrics.jsonl')) as Record<string, number>[]);
-    const series = (key: string, curve = curves[0]!) => curve.filter((r) => Number.isFinite(r[key])).map((r) => [r.step!, r[key]!] as [number, number]);
-    const smooth = (pts: [number, number][], k = 10) =>
-      pts.map(([x], i) => {
-        const w = pts.slice(Math.max(0, i - k + 1), i + 1);
-        return [x, w.reduce((a, c) => a + c[1], 0) / w.length] as [number, number];
-      });
-    const fmt = (v: number | null) => (v === null ? null : Number(v.toFixed(4)));
-    const summary = runs[0]!.summary;
-    const cost = multi
-      ? `training seeds ${seeds.join(', ')}; ${runs.map((r) => r.summary.wallClockSec.toFixed(0)).join(' + ')} s of training, ${runs.map((r) => r.summary.trainingNfe).join(' + ')} training NFE.`
-      : `seed ${seeds[0]}; ${summary.wallClockSec.toFixed(0)} s of training, ${summary.trainingNfe} training NFE.`;
-    const seedBlocks: ReportBlock[] = multi ? [
-      { kind: 'heading', text: 'Over training seeds' },
-      {
-        kind: 'table',
-        columns: ['metric', ...seeds.map((s) => `difference, seed ${s}`), 'mean', '95% interval over seeds'],
-        rows: rows.filter((r) => r.perSeed).map((r) => [r.metric, ...r.perSeed!.map(fmt), fmt(r.overSeeds!.mean), `[${r.overSeeds!.lo.toFixed(4)}, ${r.overSeeds!.hi.toFixed(4)}]`]),
-        caption: `each seed's fine-tuned model minus the base on the same prompts and noises; the interval: t over the ${seeds.length} seeds (it holds the training's variation, not the prompts')`,
-      },
-    ] : [];
-    const rewardSeries = multi
-      ? curves.map((c, i) => ({ name: `mean, seed ${seeds[i]}`, points: smooth(series('rewardMean', c)) }))
-      : [
-        { name: 'mean', points: smooth(series('rewardMean')) },
-        { name: 'best of n', points: smooth(series('rewardBest')) },
-        { name: 'worst of n', points: smooth(series('rewardWorst')) },
-      ];
-    const tunedName = multi ? `fine-tuned (seed ${seeds[0]})` : 'fine-tuned';
-    const blocks: ReportBlock[] = [
-      { kind: 'paragraph', text: `${train.method} of ${train.base} with the '${train.reward}' reward (preset ${cfg.config}): ${summary.steps} steps of ${train.batch} prompts, ${train.loraRank ? `LoRA rank ${train.loraRank}` : 'full fine-tuning'}, lr ${train.lr}; the method's options: ${methodOptionsText(train)}. ${cost}` },
-      { kind: 'heading', text: 'Held-out metrics (test split, same prompts and initial noises)' },
-      {
-        kind: 'table',
-        columns: ['metric', 'base', 'fine-tuned', 'difference', '95% interval'],
-        rows: [
-          ...rows.map((r) => [r.metric, r.base === null ? 'n/a' : fmt(r.base), r.finetuned === null ? 'n/a' : fmt(r.finetuned),
-            r.diff ? fmt(r.diff.mean) : null, r.diff ? `[${r.diff.lo.toFixed(4)}, ${r.diff.hi.toFixed(4)}]` : null]),
-          ['NFE per image', rBase.nfePerImage, rTuned[0]!.nfePerImage, null, null],
-        ],
-        caption: `${cfg.testPerCategory} test prompts per category × ${cfg.testImagesPerPrompt} images, seed ${cfg.testSeed}; intervals: paired t over prompts. ` +
-          (multi ? `Fine-tuned: each prompt's mean over the ${seeds.length} training seeds. ` : '') +
-          (Object.keys(missing).length ? `n/a: ${Object.entries(missing).map(([k, v]) => `${k} (${v})`).join('; ')}` : ''),
-      },
-      ...seedBlocks,
-      ...heldOutBlocks(runs.map((r) => r.dir), seeds),
-      { kind: 'heading', text: 'Reward during training' },
-      {
-        kind: 'chart',
-        series: rewardSeries,
-        options: { title: `${train.reward} reward of the rollouts (moving average of 10 steps)`, xLabel: 'step', yLabel: 'reward' },
-      },
-      { kind: 'chart', series: [{ name: 'loss', points: smooth(series('loss')) }], options: { title: 'training loss (moving average of 10 steps)', xLabel: 'step', yLabel: 'loss' } },
-      { kind: 'heading', text: 'Samples: what fine-tuning changed (the same prompts and initial noises, before and after)' },
-      {
-        kind: 'pairs', left: 'base', right: tunedName,
-        rows: written.pairs.map((p) => ({
-          label: p.prompt, note: p.category,
-          left: { src: `pairs/${p.baseFile}`, score: p.base }, right: { src: `pairs/${p.finetunedFile}`, score: p.finetuned },
-        })),
-        caption: `The ${written.pairs.length} of the ${changed.length} evaluation images (${cfg.testPerCategory} test prompts per category, ` +
-          `${cfg.testImagesPerPrompt} image${cfg.testImagesPerPrompt === 1 ? '' : 's'} each, seed ${cfg.testSeed}) whose compositional score (the world's evaluator) changed most, the largest ` +
-          `|change| first, gains and losses alike: ${counts.improved} improved, ${counts.worsened} worsened, ${counts.same} stayed the same. ` +
-          `Each row: the same prompt and initial noise; images enlarged ×${written.scale}.`,
-      },
-      {
-        kind: 'images',
-        items: [
-          { src: 'grid-base.png', caption: `base: ${cfg.gridPerCategory} test prompts per category (rows), 4 initial noises each` },
-          { src: 'grid-finetuned.png', caption: `${tunedName}: the same prompts and initial noises` },
-        ],
-      },
-      { kind: 'code', text: `${(opts.command ?? ['npx', 'sharpen', 'demo']).join(' ')}\n${JSON.stringify(cfg, null, 2)}` },
-    ];
+    const { rBase, rTuned } = await evaluateDemoModels(base, runs, cfg, rewards, multi, models, log);
+    const rows = demoMetricRows(rBase, rTuned, rewards, missing, multi);
+    const beforeAfter = await writeBeforeAfter(out, cfg, seeds, rBase, rTuned[0]!, base, models.tuned!);
+    const blocks = demoReportBlocks({ cfg, train, runs, seeds, multi, rows, rBase, rTuned, missing, beforeAfter, command: opts.command });
     const report = join(out, 'report.html');
     await writeFile(report, renderReport('Diffusion-Sharpening demo', blocks));
     const lines = rTuned.map((r) => metricLine(r, missing));
     const result: DemoResult = {
-      base: metricLine(rBase, missing), finetuned: multi ? meanLine(lines) : lines[0]!, rows, summary,
+      base: metricLine(rBase, missing), finetuned: multi ? meanLine(lines) : lines[0]!, rows, summary: runs[0]!.summary,
       ...(multi ? { seeds: runs.map((r, i) => ({ seed: r.seed, summary: r.summary, finetuned: lines[i]! })) } : {}), report,
     };
     await writeFile(join(out, 'result.json'), JSON.stringify(result, null, 2) + '\n');
     return result;
   } finally {
     base.dispose();
-    tuned?.dispose();
+    models.tuned?.dispose();
     for (const r of rewards) r.dispose?.();
   }
 }
