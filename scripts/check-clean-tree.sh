@@ -43,7 +43,7 @@ left=$(LC_ALL=C comm -13 "$before" "$after")
 if [ -n "$left" ]; then
   {
     echo
-    echo "check-clean-tree: the run left these paths in the working tree (git status; tests must write to a temporary folder):"
+    echo "check-clean-tree: the run left these paths in the working tree (git status; tests must write to a temporary folder; a run of yours writing into the tree at the same time shows here too):"
     echo "$left" | sed 's/^/  /'
   } >&2
   [ "$rc" -eq 0 ] && rc=1

@@ -5,7 +5,7 @@
 // The numbers are those of `evaluateModel(model, { split: 'val', perCategory, imagesPerPrompt, seed })`
 // (src/eval/model-eval.ts; a test checks it): the same prompts, the same batches of 32, the same noises
 // (the global generator seeded once with `seed`), the model's own sampling steps and guidance. This file
-// calls the world's evaluator and generate() directly because train/ sits above eval/ in the layers.
+// calls the world's evaluator and generate() directly because eval/ imports train/ (the layers), never the reverse.
 //
 // It leaves the run as it found it: the global generators' states (CPU and every CUDA device) and the
 // UNet's training flags are restored afterwards, so a run that evaluates produces the same weights,
