@@ -20,7 +20,9 @@ function registerPretrain(program: Command): void {
     .requiredOption('--config <file>', 'YAML config (e.g. configs/base.yaml)')
     .option('--set <key=value>', 'override a config field, e.g. --set train.steps=100 (repeatable)', collect, [])
     .option('--export <dir>', 'when finished, copy the EMA checkpoint here (e.g. checkpoints/base)')
-    .action(async (opts: { config: string; set: string[]; export?: string }) => {
+    .option('--resume-from <checkpoint>', 'continue from this checkpoint (checkpoint-N or N) instead of latest, e.g. when latest is broken')
+    .option('--store <file>', 'the SQLite run store where the run is recorded (default runs/store.sqlite)')
+    .action(async (opts: { config: string; set: string[]; export?: string; resumeFrom?: string; store?: string }) => {
       const { loadConfig } = await import('../util/config.js');
       const { PretrainConfigSchema, pretrain } = await import('../train/pretrain.js');
       const { worldBatchSource } = await import('../data/world-source.js');
@@ -47,6 +49,8 @@ function registerPretrain(program: Command): void {
       const vocabulary = JSON.parse(readFileSync(vocabPath, 'utf8')) as string[];
       const r = await pretrain(cfg, worldBatchSource({ seed: cfg.seed, imageSize: cfg.data.imageSize, prompts, vocabulary }), {
         writeGrid: (p, images, labels) => writeGrid(p, images, labels, { cols: 4 }),
+        resumeFrom: opts.resumeFrom,
+        store: opts.store ?? (await import('../store/runs.js')).DEFAULT_STORE_PATH,
       });
       if (r.finished && opts.export) {
         const { cp } = await import('node:fs/promises');

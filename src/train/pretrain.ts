@@ -15,9 +15,8 @@ import { TextToImageModel, ModelConfigSchema, type ModelConfig } from '../models
 import { generate } from '../models/generate.js';
 import { JsonlWriter } from '../util/jsonl.js';
 import { Progress } from '../util/progress.js';
-import {
-  saveCheckpoint, resumeCheckpointDir, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState,
-} from './checkpoint.js';
+import { saveCheckpoint, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState } from './checkpoint.js';
+import { RunRecord, resumeCheckpoint, checkpointStep } from './training-run.js';
 import type { BatchSource } from '../data/source.js';
 
 export const PretrainConfigSchema = z.object({
@@ -82,6 +81,8 @@ export interface PretrainHooks {
   stopAfter?: number;
   /** resume from this checkpoint (`checkpoint-N`) instead of `latest` (when `latest` is broken); what it skips is logged */
   resumeFrom?: string;
+  /** the run store where the run gets its row (kind 'pretrain'; none when not given) */
+  store?: string;
   log?: (msg: string) => void;
 }
 
@@ -105,7 +106,28 @@ export async function pretrain(cfg: PretrainConfig, data: BatchSource, hooks: Pr
   const ckptRoot = join(out, 'checkpoints');
   await mkdir(join(out, 'samples'), { recursive: true });
   await writeFile(join(out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  // `latest`, or hooks.resumeFrom; a broken `latest` is an Error naming the newest intact checkpoint
+  const latest = resumeCheckpoint(ckptRoot, hooks.resumeFrom, 'resumeFrom', log);
+  const record = hooks.store === undefined ? null : RunRecord.open({
+    store: hooks.store, kind: 'pretrain', out, config: cfg, resuming: latest !== null, step: latest ? checkpointStep(latest) : 0, log,
+  });
+  try {
+    const r = await runPretrain(cfg, data, hooks, latest, record, log);
+    if (r.finished) record?.finish(r.step);
+    return r;
+  } catch (e) {
+    record?.fail(e);
+    throw e;
+  } finally {
+    record?.close();
+  }
+}
 
+async function runPretrain(
+  cfg: PretrainConfig, data: BatchSource, hooks: PretrainHooks, latest: string | null, record: RunRecord | null, log: (msg: string) => void,
+): Promise<{ finished: boolean; step: number; dir: string }> {
+  const out = cfg.output.dir;
+  const ckptRoot = join(out, 'checkpoints');
   torch.manualSeed(cfg.seed);
   const model = new TextToImageModel(modelConfigFor(cfg, data.vocabulary));
   const schedule = new NoiseSchedule({ ...cfg.model.schedule, predictionType: cfg.model.unet.predictionType });
@@ -116,10 +138,6 @@ export async function pretrain(cfg: PretrainConfig, data: BatchSource, hooks: Pr
   const metrics = new JsonlWriter(join(out, 'metrics.jsonl'));
 
   let step = 0;
-  // `latest`, or hooks.resumeFrom; a broken `latest` is an Error naming the newest intact checkpoint
-  const choice = resumeCheckpointDir(ckptRoot, { from: hooks.resumeFrom ?? null, flag: 'resumeFrom' });
-  if (choice.skipped) log(`warning: resuming from ${choice.dir}; skipped ${choice.skipped}`);
-  const latest = choice.dir;
   if (latest) {
     const c = await loadCheckpoint(latest);
     model.loadStateDict(c.tensors.model!);
@@ -190,7 +208,9 @@ export async function pretrain(cfg: PretrainConfig, data: BatchSource, hooks: Pr
     lossCount++;
     if (step % cfg.output.logEvery === 0 || step === cfg.train.steps) {
       const elapsed = (performance.now() - t0) / 1000;
-      metrics.write({ step, loss: lossSum / lossCount, lr: opt.paramGroups[0]!.lr, imagesPerSec: ((step - startStep) * cfg.train.batchSize) / elapsed, elapsedSec: elapsed });
+      const line = { loss: lossSum / lossCount, lr: opt.paramGroups[0]!.lr, imagesPerSec: ((step - startStep) * cfg.train.batchSize) / elapsed, elapsedSec: elapsed };
+      metrics.write({ step, ...line });
+      record?.log(step, line);
       lossSum = 0;
       lossCount = 0;
     }

@@ -1,11 +1,12 @@
 // One session of a fine-tuning run (RunSession): the run store's row, checkpoints, the held-out
 // curve, the optimizer steps with the non-finite guard, metrics, and the exported model and summary.
 import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { clipGradNorm } from '../optim/index.js';
 import { loraStateDict, mergeLoRA } from '../nn/lora.js';
-import { RunStore } from '../store/runs.js';
+import type { RunStore } from '../store/runs.js';
+import { RunRecord } from './training-run.js';
 import { readJsonl } from '../util/jsonl.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { Progress } from '../util/progress.js';
@@ -76,19 +77,12 @@ export class RunSession {
   async openStore(baseSha256: string): Promise<void> {
     const { config, method } = this.rf;
     const { out, previous, cfgPath } = this.folder;
-    const store = (this.store = new RunStore(this.loop.store));
-    const prevRun = previous?.runId !== undefined ? store.getRun(previous.runId) : null;
-    if (prevRun && prevRun.outDir === out) {
-      this.runId = prevRun.id;
-      store.resumeRun(this.runId, this.c.step, config);
-    } else {
-      if (this.folder.resuming) {
-        this.log(prevRun
-          ? `run store ${store.path}: the run's row ${prevRun.id} is of ${prevRun.outDir} (the folder was moved or copied); recording ${out} as a new run`
-          : `run store ${store.path}: the run's row ${previous?.runId ?? '?'} is not there; recording it as a new run`);
-      }
-      this.runId = store.createRun({ name: this.loop.name ?? basename(out), method: method.name, outDir: out, config });
-    }
+    const record = RunRecord.open({
+      store: this.loop.store, kind: method.name, out, config, name: this.loop.name, resuming: this.folder.resuming,
+      step: this.c.step, previousRunId: previous?.runId, log: this.log,
+    });
+    const store = (this.store = record.store);
+    this.runId = record.runId;
     await writeFileAtomic(cfgPath, JSON.stringify({ config, command: this.opts.command ?? null, runId: this.runId, baseSha256 }, null, 2) + '\n');
     const { lora, nTrainable, reference, data, prompts } = this.parts;
     this.log(`config: ${JSON.stringify(config)}`);

@@ -7,6 +7,7 @@ import * as torch from '../../src/torch/index.js';
 import { pretrain, PretrainConfigSchema, type BatchSource, type PretrainConfig } from '../../src/train/pretrain.js';
 import { readJsonl } from '../../src/util/jsonl.js';
 import { loadConfig } from '../../src/util/config.js';
+import { RunStore } from '../../src/store/runs.js';
 
 const words = ['a', 'red', 'blue', 'circle', 'square'];
 
@@ -85,4 +86,30 @@ test('a broken latest pretraining checkpoint is named with the newest intact one
   assert.equal(r.finished, true);
   assert.ok(logs.some((m) => /warning: resuming from .*checkpoint-00000002; skipped .*checkpoint-00000004/.test(m)), logs.join('\n'));
   assert.ok(logs.some((m) => /resumed from .*checkpoint-00000002 at step 2/.test(m)));
+});
+
+test('a pretraining run gets a row in the run store; its resume keeps the row', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pretrain-store-'));
+  const out = join(root, 'run');
+  const storePath = join(root, 'store.sqlite');
+  const first = await pretrain(config(out, 4), toy, { ...quiet, store: storePath, stopAfter: 3 });
+  assert.equal(first.finished, false);
+  let store = new RunStore(storePath);
+  let runs = store.listRuns();
+  assert.equal(runs.length, 1);
+  assert.equal(runs[0]!.method, 'pretrain');
+  assert.equal(runs[0]!.status, 'running');
+  assert.equal(runs[0]!.outDir, out);
+  assert.deepEqual(store.metrics(runs[0]!.id, 'loss').map((m) => m.step), [1, 2, 3]);
+  store.close();
+  const second = await pretrain(config(out, 4), toy, { ...quiet, store: storePath });
+  assert.equal(second.finished, true);
+  store = new RunStore(storePath);
+  runs = store.listRuns();
+  assert.equal(runs.length, 1, 'the resumed run keeps its row');
+  assert.equal(runs[0]!.status, 'finished');
+  assert.equal((runs[0]!.config as { seed: number }).seed, 3);
+  const losses = readJsonl(join(out, 'metrics.jsonl')).map((r) => r.loss);
+  assert.deepEqual(store.metrics(runs[0]!.id, 'loss').map((m) => m.value), losses);
+  store.close();
 });
