@@ -19,7 +19,9 @@ export function registerRewardCommands(program: Command): void {
     .option('--base <dir>', "base model whose samples measure the transfer ('none' to skip)", 'checkpoints/base')
     .option('--threads <n>', 'libtorch threads, 1–1024 (1 is faster on a machine shared with other jobs)', count('threads', 1024))
     .option('--no-progress', 'no progress bar')
-    .action(async (opts: { config: string; set: string[]; out: string; base: string; progress: boolean; threads?: number }) => {
+    .option('--resume-from <checkpoint>', 'continue from this checkpoint (checkpoint-N or N) instead of latest, e.g. when latest is broken')
+    .option('--store <file>', 'the SQLite run store where the run is recorded (default runs/store.sqlite)')
+    .action(async (opts: { config: string; set: string[]; out: string; base: string; progress: boolean; threads?: number; resumeFrom?: string; store?: string }) => {
       checkOutputDir(opts.out, '--out');
       if (opts.threads !== undefined) (await import('../torch/index.js')).setNumThreads(opts.threads);
       const { loadConfig } = await import('../util/config.js');
@@ -41,7 +43,8 @@ export function registerRewardCommands(program: Command): void {
       if (!existsSync(vocabPath)) writeFileSync(vocabPath, JSON.stringify(worldWords()));
       const words = JSON.parse(readFileSync(vocabPath, 'utf8')) as string[];
 
-      const r = await trainClip(cfg, records, words, { progress: opts.progress });
+      const store = opts.store ?? (await import('../store/runs.js')).DEFAULT_STORE_PATH;
+      const r = await trainClip(cfg, records, words, { progress: opts.progress, resumeFrom: opts.resumeFrom, store });
       try {
         if (!r.finished) {
           console.log(JSON.stringify({ finished: false, step: r.step }));

@@ -16,7 +16,7 @@ import { generate } from '../models/generate.js';
 import { JsonlWriter } from '../util/jsonl.js';
 import { Progress } from '../util/progress.js';
 import { saveCheckpoint, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState } from './checkpoint.js';
-import { RunRecord, resumeCheckpoint, checkpointStep } from './training-run.js';
+import { recordedRun, resumeCheckpoint, checkpointStep, type RunRecord } from './training-run.js';
 import type { BatchSource } from '../data/source.js';
 
 export const PretrainConfigSchema = z.object({
@@ -108,19 +108,13 @@ export async function pretrain(cfg: PretrainConfig, data: BatchSource, hooks: Pr
   await writeFile(join(out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   // `latest`, or hooks.resumeFrom; a broken `latest` is an Error naming the newest intact checkpoint
   const latest = resumeCheckpoint(ckptRoot, hooks.resumeFrom, 'resumeFrom', log);
-  const record = hooks.store === undefined ? null : RunRecord.open({
+  const run = hooks.store === undefined ? null : {
     store: hooks.store, kind: 'pretrain', out, config: cfg, resuming: latest !== null, step: latest ? checkpointStep(latest) : 0, log,
-  });
-  try {
+  };
+  return recordedRun(run, async (record) => {
     const r = await runPretrain(cfg, data, hooks, latest, record, log);
-    if (r.finished) record?.finish(r.step);
-    return r;
-  } catch (e) {
-    record?.fail(e);
-    throw e;
-  } finally {
-    record?.close();
-  }
+    return { result: r, finished: r.finished, step: r.step };
+  });
 }
 
 async function runPretrain(

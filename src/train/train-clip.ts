@@ -35,9 +35,8 @@ import type { SceneSpec } from '../world/spec.js';
 import type { PromptRecord } from '../world/splits.js';
 import { JsonlWriter } from '../util/jsonl.js';
 import { Progress } from '../util/progress.js';
-import {
-  saveCheckpoint, resumeCheckpointDir, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState,
-} from './checkpoint.js';
+import { saveCheckpoint, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState } from './checkpoint.js';
+import { recordedRun, resumeCheckpoint, checkpointStep, type RunRecord } from './training-run.js';
 
 export const ClipTrainConfigSchema = z
   .object({
@@ -240,10 +239,14 @@ export interface TrainClipHooks {
   stopAfter?: number;
   /** resume from this checkpoint (`checkpoint-N`) instead of `latest` (when `latest` is broken); what it skips is logged */
   resumeFrom?: string;
+  /** the run store where the run gets its row (kind 'train-clip'; none when not given) */
+  store?: string;
   log?: (msg: string) => void;
   /** show the progress bar (default true) */
   progress?: boolean;
 }
+
+type TrainClipResult = { finished: boolean; step: number; model: ClipModel; seconds: number };
 
 /** Runs (or resumes) CLIP training; returns the trained model (the caller disposes it). */
 export async function trainClip(
@@ -251,13 +254,29 @@ export async function trainClip(
   records: Pick<PromptRecord, 'prompt' | 'category'>[],
   words: string[],
   hooks: TrainClipHooks = {},
-): Promise<{ finished: boolean; step: number; model: ClipModel; seconds: number }> {
+): Promise<TrainClipResult> {
   const log = hooks.log ?? ((m: string) => console.error(m));
   const out = cfg.output.dir;
   const ckptRoot = join(out, 'checkpoints');
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  // `latest`, or hooks.resumeFrom; a broken `latest` is an Error naming the newest intact checkpoint
+  const latest = resumeCheckpoint(ckptRoot, hooks.resumeFrom, 'resumeFrom', log);
+  const run = hooks.store === undefined ? null : {
+    store: hooks.store, kind: 'train-clip', out, config: cfg, resuming: latest !== null, step: latest ? checkpointStep(latest) : 0, log,
+  };
+  return recordedRun(run, async (record) => {
+    const r = await runTrainClip(cfg, records, words, hooks, latest, record, log);
+    return { result: r, finished: r.finished, step: r.step, summary: { trainSeconds: r.seconds } };
+  });
+}
 
+async function runTrainClip(
+  cfg: ClipTrainConfig, records: Pick<PromptRecord, 'prompt' | 'category'>[], words: string[], hooks: TrainClipHooks,
+  latest: string | null, record: RunRecord | null, log: (msg: string) => void,
+): Promise<TrainClipResult> {
+  const out = cfg.output.dir;
+  const ckptRoot = join(out, 'checkpoints');
   torch.manualSeed(cfg.seed);
   const model = new ClipModel(clipConfigFor(cfg.model, words));
   model.train(true);
@@ -277,10 +296,6 @@ export async function trainClip(
 
   let step = 0;
   let secondsBefore = 0;
-  // `latest`, or hooks.resumeFrom; a broken `latest` is an Error naming the newest intact checkpoint
-  const choice = resumeCheckpointDir(ckptRoot, { from: hooks.resumeFrom ?? null, flag: 'resumeFrom' });
-  if (choice.skipped) log(`warning: resuming from ${choice.dir}; skipped ${choice.skipped}`);
-  const latest = choice.dir;
   if (latest) {
     const c = await loadCheckpoint(latest);
     try {
@@ -337,10 +352,12 @@ export async function trainClip(
     acc.n++;
     if (step % cfg.output.logEvery === 0 || step === cfg.train.steps) {
       const scale = torch.noGrad(() => torch.tidy(() => model.temperatureScale().item()));
-      metrics.write({
-        step, loss: acc.loss / acc.n, accuracy: acc.accuracy / acc.n, hardAccuracy: acc.hard / acc.n, logitScale: scale,
+      const line = {
+        loss: acc.loss / acc.n, accuracy: acc.accuracy / acc.n, hardAccuracy: acc.hard / acc.n, logitScale: scale,
         lr: opt.paramGroups[0]!.lr, imagesPerSec: ((step - startStep) * cfg.train.batchSize) / ((performance.now() - t0) / 1000), elapsedSec: seconds(),
-      });
+      };
+      metrics.write({ step, ...line });
+      record?.log(step, line);
       acc.loss = acc.accuracy = acc.hard = acc.n = 0;
     }
     progress?.update(step, { loss, hard: r.hardAccuracy });

@@ -98,3 +98,30 @@ export class RunRecord {
     this.store.close();
   }
 }
+
+/** What a recorded run's body returns: its result, and whether and where it finished. */
+export interface RecordedOutcome<T> {
+  result: T;
+  finished: boolean;
+  step: number;
+  /** numbers recorded at the last step when the run finished */
+  summary?: Record<string, number>;
+}
+
+/**
+ * Runs `body` with the run's row open (no row when `o` is null): the row is marked finished when
+ * the body says so, left 'running' when it stopped early (as after a kill), failed when it throws.
+ */
+export async function recordedRun<T>(o: RecordRunOptions | null, body: (record: RunRecord | null) => Promise<RecordedOutcome<T>>): Promise<T> {
+  const record = o ? RunRecord.open(o) : null;
+  try {
+    const r = await body(record);
+    if (r.finished) record?.finish(r.step, r.summary);
+    return r.result;
+  } catch (e) {
+    record?.fail(e);
+    throw e;
+  } finally {
+    record?.close();
+  }
+}

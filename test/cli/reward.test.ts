@@ -16,6 +16,7 @@ import { TextToImageModel } from '../../src/models/t2i.js';
 import { tinyClip, tinyClipArch } from '../helpers/tiny-clip.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 import { worldWords } from '../../src/world/vocab.js';
+import { RunStore } from '../../src/store/runs.js';
 
 async function run(args: string[]): Promise<{ out: string[]; err: string[] }> {
   const program = new Command().name('sharpen').exitOverride();
@@ -115,7 +116,7 @@ describe('train-clip', () => {
     const t2i = new TextToImageModel({ ...tinyConfig(), tokenizer: { words, maxLength: 22 }, textEncoder: { ...tinyConfig().textEncoder, vocabSize: words.length + 4, maxLength: 22 } });
     await t2i.save(join(dir, 'base'));
     t2i.dispose();
-    const { out, err } = await run(['train-clip', '--config', join(dir, 'clip.yaml'), '--out', join(dir, 'clip-out'), '--base', join(dir, 'base'), '--no-progress', '--threads', '1']);
+    const { out, err } = await run(['train-clip', '--config', join(dir, 'clip.yaml'), '--out', join(dir, 'clip-out'), '--base', join(dir, 'base'), '--no-progress', '--threads', '1', '--store', join(dir, 'store.sqlite')]);
     const last = JSON.parse(out[out.length - 1]!);
     assert.equal(last.finished, true);
     assert.equal(last.step, 2);
@@ -131,8 +132,17 @@ describe('train-clip', () => {
     assert.deepEqual((extra as { scoreStats: unknown }).scoreStats, m.scoreStats);
     (await ClipModel.load(join(dir, 'clip-out'))).dispose();
     // running it again resumes the finished run (no training) and measures again
-    const again = await run(['train-clip', '--config', join(dir, 'clip.yaml'), '--out', join(dir, 'clip-out'), '--base', 'none', '--no-progress']);
+    const store = new RunStore(join(dir, 'store.sqlite'));
+    const [row] = store.listRuns();
+    store.close();
+    assert.equal(row!.method, 'train-clip');
+    assert.equal(row!.status, 'finished');
+    assert.equal(row!.outDir, join(dir, 'run'));
+    const again = await run(['train-clip', '--config', join(dir, 'clip.yaml'), '--out', join(dir, 'clip-out'), '--base', 'none', '--no-progress', '--store', join(dir, 'store.sqlite')]);
     assert.match(again.err.join('\n'), /resumed from .* at step 2/);
+    const store2 = new RunStore(join(dir, 'store.sqlite'));
+    assert.equal(store2.listRuns().length, 1, 'the resumed run keeps its row');
+    store2.close();
     await assert.rejects(run(['train-clip', '--config', join(dir, 'clip.yaml'), '--set', 'train.nope=1']), /nope/);
     await assert.rejects(run(['train-clip', '--config', join(dir, 'clip.yaml'), '--threads', 'x']), /--threads must be an integer between 1 and 1024, got 'x'/);
   });
