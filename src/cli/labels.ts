@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { collect, count, int, num, seed } from './args.js';
 import { checkOutputDir } from '../util/output-path.js';
+import type { RecordRunOptions, RunRecord } from '../train/training-run.js';
 
 
 /** Images per prompt for labels: pairs need two; the cap of 64 stops a mistyped count early. */
@@ -63,12 +64,14 @@ function registerTrainPreference(program: Command): void {
     .option('--text-ckpt <dir>', "where the world's text encoder comes from (encoder conv)", 'checkpoints/base')
     .option('--clip <dir>', 'CLIP checkpoint (encoder clip)', 'checkpoints/clip')
     .option('--set <key=value>', 'override a training field, e.g. --set epochs=20 (repeatable)', collect, [])
-    .action(async (opts: { labels: string[]; out: string; encoder?: string; textCkpt: string; clip: string; set: string[] }) => {
+    .option('--store <file>', 'the SQLite run store where the run is recorded (default runs/store.sqlite)')
+    .action(async (opts: { labels: string[]; out: string; encoder?: string; textCkpt: string; clip: string; set: string[]; store?: string }) => {
       const { join, relative, resolve } = await import('node:path');
       const { mkdirSync, rmSync } = await import('node:fs');
       const { loadConfig } = await import('../util/config.js');
       const { JsonlWriter } = await import('../util/jsonl.js');
       const rm = await import('../train/reward-models.js');
+      const { recordedRun } = await import('../train/training-run.js');
       const overrides = [...(opts.encoder ? [`encoder=${opts.encoder}`] : []), ...opts.set];
       const cfg = loadConfig(rm.PreferenceTrainSchema, { base: rm.PREFERENCE_TRAIN_DEFAULTS, overrides });
       console.error(`config: ${JSON.stringify(cfg)}`);
@@ -91,18 +94,25 @@ function registerTrainPreference(program: Command): void {
       mkdirSync(opts.out, { recursive: true });
       rmSync(join(opts.out, 'metrics.jsonl'), { force: true });
       const log = new JsonlWriter(join(opts.out, 'metrics.jsonl'));
-      deps.onEpoch = (rec) => log.write(rec);
       try {
-        const r = rm.trainPreference(data, cfg, deps);
-        const round = (v: number) => Number(v.toFixed(4));
-        const metrics = Object.fromEntries(Object.entries(r.metrics).map(([k, v]) => [k, round(v)]));
-        await r.model.save(opts.out, r.config, {
-          train: cfg, metrics, labels: opts.labels, textCkpt: cfg.encoder === 'conv' ? opts.textCkpt : undefined, time: new Date().toISOString(),
-          note: 'agreement: held-out pairs (prompts hashed into the held-out fraction); ties excluded, and with ties as ½',
+        await recordedRun(await storeRun('train-preference', opts.out, cfg, opts.store), async (record) => {
+          let last = 0;
+          deps.onEpoch = (rec) => {
+            log.write(rec);
+            last = logEpoch(record, rec);
+          };
+          const r = rm.trainPreference(data, cfg, deps);
+          const round = (v: number) => Number(v.toFixed(4));
+          const metrics = Object.fromEntries(Object.entries(r.metrics).map(([k, v]) => [k, round(v)]));
+          await r.model.save(opts.out, r.config, {
+            train: cfg, metrics, labels: opts.labels, textCkpt: cfg.encoder === 'conv' ? opts.textCkpt : undefined, time: new Date().toISOString(),
+            note: 'agreement: held-out pairs (prompts hashed into the held-out fraction); ties excluded, and with ties as ½',
+          });
+          log.write({ final: 1, ...metrics });
+          console.log(JSON.stringify({ out: opts.out, encoder: cfg.encoder, ...metrics }));
+          r.model.dispose();
+          return { result: null, finished: true, step: last, summary: metrics };
         });
-        log.write({ final: 1, ...metrics });
-        console.log(JSON.stringify({ out: opts.out, encoder: cfg.encoder, ...metrics }));
-        r.model.dispose();
       } finally {
         data.images.dispose();
         cleanup();
@@ -119,13 +129,15 @@ function registerTrainAesthetic(program: Command): void {
     .requiredOption('--out <dir>', 'checkpoint directory to write (e.g. checkpoints/aesthetic)')
     .option('--clip <dir>', 'CLIP checkpoint', 'checkpoints/clip')
     .option('--set <key=value>', 'override a training field, e.g. --set epochs=200 (repeatable)', collect, [])
-    .action(async (opts: { labels: string[]; out: string; clip: string; set: string[] }) => {
+    .option('--store <file>', 'the SQLite run store where the run is recorded (default runs/store.sqlite)')
+    .action(async (opts: { labels: string[]; out: string; clip: string; set: string[]; store?: string }) => {
       const { join, relative, resolve } = await import('node:path');
       const { mkdirSync, rmSync } = await import('node:fs');
       const { loadConfig } = await import('../util/config.js');
       const { JsonlWriter } = await import('../util/jsonl.js');
       const { loadClipEmbedder, weightsFingerprint } = await import('../models/embedder.js');
       const rm = await import('../train/reward-models.js');
+      const { recordedRun } = await import('../train/training-run.js');
       const cfg = loadConfig(rm.AestheticTrainSchema, { base: rm.AESTHETIC_TRAIN_DEFAULTS, overrides: opts.set });
       console.error(`config: ${JSON.stringify(cfg)}`);
       if (opts.labels.length === 0) throw new Error('train-aesthetic: give at least one --labels <dir>');
@@ -136,22 +148,43 @@ function registerTrainAesthetic(program: Command): void {
       rmSync(join(opts.out, 'metrics.jsonl'), { force: true });
       const log = new JsonlWriter(join(opts.out, 'metrics.jsonl'));
       try {
-        const t0 = performance.now();
-        const emb = rm.embedImages(clip, data.images);
-        console.error(`embedded ${data.ratings.length} images in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-        const r = rm.trainAesthetic(emb, data.ratings, data.heldOut, cfg, { dir: relative(resolve(opts.out), resolve(opts.clip)) || '.', sha256: weightsFingerprint(opts.clip) }, {
-          onEpoch: (rec) => log.write(rec), progress: true,
+        await recordedRun(await storeRun('train-aesthetic', opts.out, cfg, opts.store), async (record) => {
+          const t0 = performance.now();
+          const emb = rm.embedImages(clip, data.images);
+          console.error(`embedded ${data.ratings.length} images in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+          let last = 0;
+          const r = rm.trainAesthetic(emb, data.ratings, data.heldOut, cfg, { dir: relative(resolve(opts.out), resolve(opts.clip)) || '.', sha256: weightsFingerprint(opts.clip) }, {
+            onEpoch: (rec) => {
+              log.write(rec);
+              last = logEpoch(record, rec);
+            },
+            progress: true,
+          });
+          emb.dispose();
+          const round = (v: number) => Number(v.toFixed(4));
+          const metrics = Object.fromEntries(Object.entries(r.metrics).map(([k, v]) => [k, round(v)]));
+          await r.head.save(opts.out, { train: cfg, metrics, labels: opts.labels, time: new Date().toISOString() });
+          log.write({ final: 1, ...metrics });
+          console.log(JSON.stringify({ out: opts.out, ...metrics }));
+          r.head.dispose();
+          return { result: null, finished: true, step: last, summary: metrics };
         });
-        emb.dispose();
-        const round = (v: number) => Number(v.toFixed(4));
-        const metrics = Object.fromEntries(Object.entries(r.metrics).map(([k, v]) => [k, round(v)]));
-        await r.head.save(opts.out, { train: cfg, metrics, labels: opts.labels, time: new Date().toISOString() });
-        log.write({ final: 1, ...metrics });
-        console.log(JSON.stringify({ out: opts.out, ...metrics }));
-        r.head.dispose();
       } finally {
         data.images.dispose();
         clip.dispose?.();
       }
     });
+}
+
+/** The run store's row options of a reward model's training run (a new row each run: these runs do not resume). */
+async function storeRun(kind: string, out: string, config: object, store: string | undefined): Promise<RecordRunOptions> {
+  const { DEFAULT_STORE_PATH } = await import('../store/runs.js');
+  return { store: store ?? DEFAULT_STORE_PATH, kind, out, config: { ...config }, resuming: false, step: 0, log: (m) => console.error(m) };
+}
+
+/** Records an epoch's numbers (but its step) at its step; returns the step. */
+function logEpoch(record: RunRecord | null, rec: Record<string, number>): number {
+  const { step, ...values } = rec;
+  record?.log(step!, values);
+  return step!;
 }
