@@ -3,7 +3,9 @@
 // the report read runs back from it. Two tables:
 //
 //   runs     (id, name, method, out_dir, config JSON, status running|finished|failed, started_at,
-//             finished_at, error)                       — one row per run; a resumed run keeps its row
+//             finished_at, error)                       — one row per run; a resumed run keeps its row;
+//             method: a fine-tuning run's method, or the kind of run (pretrain, train-clip,
+//             train-preference, train-aesthetic)
 //   metrics  (run_id, step, key, value)                  — one row per logged number, (run_id, step, key) unique
 //
 // Times are ISO-8601 strings (UTC). Writes use WAL journaling and a busy timeout, so that two runs
