@@ -3,7 +3,6 @@
 // eq. 14; or the v-target, Salimans & Ho 2022) with empty-prompt dropout for classifier-free
 // guidance, AdamW, a warm-up + cosine schedule, gradient clipping, an EMA of the weights,
 // atomic checkpoints and exact resume.
-import { mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -16,7 +15,7 @@ import { generate } from '../models/generate.js';
 import { JsonlWriter } from '../util/jsonl.js';
 import { Progress } from '../util/progress.js';
 import { saveCheckpoint, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState } from './checkpoint.js';
-import { recordedRun, resumeCheckpoint, checkpointStep, type RunRecord } from './training-run.js';
+import { recordedRun, openCheckpointedRun, checkpointStep, type RunRecord } from './training-run.js';
 import type { BatchSource } from '../data/source.js';
 
 export const PretrainConfigSchema = z.object({
@@ -103,11 +102,8 @@ export function diffusionLoss(model: TextToImageModel, schedule: NoiseSchedule, 
 export async function pretrain(cfg: PretrainConfig, data: BatchSource, hooks: PretrainHooks = {}): Promise<{ finished: boolean; step: number; dir: string }> {
   const log = hooks.log ?? ((m: string) => console.error(m));
   const out = cfg.output.dir;
-  const ckptRoot = join(out, 'checkpoints');
-  await mkdir(join(out, 'samples'), { recursive: true });
-  await writeFile(join(out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   // `latest`, or hooks.resumeFrom; a broken `latest` is an Error naming the newest intact checkpoint
-  const latest = resumeCheckpoint(ckptRoot, hooks.resumeFrom, 'resumeFrom', log);
+  const { latest } = await openCheckpointedRun(out, cfg, { resumeFrom: hooks.resumeFrom, flag: 'resumeFrom', subdirs: ['samples'], log });
   const run = hooks.store === undefined ? null : {
     store: hooks.store, kind: 'pretrain', out, config: cfg, resuming: latest !== null, step: latest ? checkpointStep(latest) : 0, log,
   };

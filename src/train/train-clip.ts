@@ -18,7 +18,7 @@
 // run sees exactly the data it would have seen.
 //
 // Measure: clip-measure.ts (hard-negative accuracy on held-out renderings and the base model's samples).
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -36,7 +36,7 @@ import type { PromptRecord } from '../world/splits.js';
 import { JsonlWriter } from '../util/jsonl.js';
 import { Progress } from '../util/progress.js';
 import { saveCheckpoint, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState } from './checkpoint.js';
-import { recordedRun, resumeCheckpoint, checkpointStep, type RunRecord } from './training-run.js';
+import { recordedRun, openCheckpointedRun, checkpointStep, type RunRecord } from './training-run.js';
 
 export const ClipTrainConfigSchema = z
   .object({
@@ -257,11 +257,8 @@ export async function trainClip(
 ): Promise<TrainClipResult> {
   const log = hooks.log ?? ((m: string) => console.error(m));
   const out = cfg.output.dir;
-  const ckptRoot = join(out, 'checkpoints');
-  await mkdir(out, { recursive: true });
-  await writeFile(join(out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   // `latest`, or hooks.resumeFrom; a broken `latest` is an Error naming the newest intact checkpoint
-  const latest = resumeCheckpoint(ckptRoot, hooks.resumeFrom, 'resumeFrom', log);
+  const { latest } = await openCheckpointedRun(out, cfg, { resumeFrom: hooks.resumeFrom, flag: 'resumeFrom', log });
   const run = hooks.store === undefined ? null : {
     store: hooks.store, kind: 'train-clip', out, config: cfg, resuming: latest !== null, step: latest ? checkpointStep(latest) : 0, log,
   };

@@ -1,7 +1,8 @@
 // What every training loop shares about its run: the checkpoint a run resumes from (the newest
 // intact one, or the one asked for) and the run's row in the run store (src/store/runs.ts), whose
 // `method` column holds the kind of run ('pretrain', 'train-clip', or a fine-tuning method's name).
-import { basename, resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { resumeCheckpointDir } from './checkpoint.js';
 import { RunStore } from '../store/runs.js';
 
@@ -20,6 +21,21 @@ export function resumeCheckpoint(ckptRoot: string, from: string | null | undefin
 export function checkpointStep(dir: string): number {
   const m = /checkpoint-(\d+)$/.exec(dir);
   return m ? Number(m[1]) : 0;
+}
+
+/**
+ * Opens the folder of a run that checkpoints under `<out>/checkpoints` and resumes by itself when
+ * it finds one: the folder (and `subdirs`) made when missing, the config written as config.json,
+ * and the checkpoint the run continues from (see resumeCheckpoint; null for a new run).
+ */
+export async function openCheckpointedRun(
+  out: string, config: object, o: { resumeFrom?: string; flag: string; subdirs?: string[]; log: (msg: string) => void },
+): Promise<{ ckptRoot: string; latest: string | null }> {
+  await mkdir(out, { recursive: true });
+  for (const d of o.subdirs ?? []) await mkdir(join(out, d), { recursive: true });
+  await writeFile(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  const ckptRoot = join(out, 'checkpoints');
+  return { ckptRoot, latest: resumeCheckpoint(ckptRoot, o.resumeFrom, o.flag, o.log) };
 }
 
 export interface RecordRunOptions {
