@@ -20,8 +20,8 @@ import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
 import * as nn from '../nn/index.js';
-import { Tokenizer } from './tokenizer.js';
-import { TextEncoder } from './text-encoder.js';
+import { Tokenizer, TokenizerConfigSchema } from './tokenizer.js';
+import { TextEncoder, TextEncoderConfigSchema } from './text-encoder.js';
 import { fromPretrained, readPretrainedConfig, savePretrained, type PretrainedKind } from './pretrained.js';
 import { formatZodError } from '../util/config.js';
 
@@ -30,17 +30,8 @@ export const CLIP_FORMAT = 'sharpen-clip/1';
 export const ClipConfigSchema = z
   .object({
     format: z.literal(CLIP_FORMAT),
-    tokenizer: z.object({ words: z.array(z.string()).min(1), maxLength: z.number().int().min(3) }).strict(),
-    textEncoder: z
-      .object({
-        vocabSize: z.number().int().positive(),
-        maxLength: z.number().int().positive(),
-        hiddenSize: z.number().int().positive(),
-        layers: z.number().int().min(1),
-        heads: z.number().int().min(1),
-        mlpRatio: z.number().int().min(1),
-      })
-      .strict(),
+    tokenizer: TokenizerConfigSchema,
+    textEncoder: TextEncoderConfigSchema,
     vision: z
       .object({
         /** side of the (square) input the network is built for; other sizes are resized to it */

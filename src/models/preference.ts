@@ -16,8 +16,8 @@ import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
 import * as nn from '../nn/index.js';
-import { Tokenizer } from './tokenizer.js';
-import { TextEncoder } from './text-encoder.js';
+import { Tokenizer, TokenizerConfigSchema } from './tokenizer.js';
+import { TextEncoder, TextEncoderConfigSchema } from './text-encoder.js';
 import type { ImageTextEmbedder } from './embedder.js';
 import { fromPretrained, readPretrainedConfig, savePretrained, type PretrainedKind } from './pretrained.js';
 
@@ -31,17 +31,8 @@ export const PreferenceConfigSchema = z
     /** conv encoder: channels per level (each level after the first halves the resolution), GroupNorm groups */
     conv: z.object({ channels: z.array(z.number().int().positive()).min(1), groups: z.number().int().positive() }).strict().optional(),
     /** conv encoder: the world's tokenizer and text encoder (weights under text_encoder.) */
-    tokenizer: z.object({ words: z.array(z.string()).min(1), maxLength: z.number().int().min(3) }).strict().optional(),
-    textEncoder: z
-      .object({
-        vocabSize: z.number().int().positive(),
-        maxLength: z.number().int().positive(),
-        hiddenSize: z.number().int().positive(),
-        layers: z.number().int().min(1),
-        heads: z.number().int().min(1),
-        mlpRatio: z.number().int().min(1),
-      })
-      .strict()
+    tokenizer: TokenizerConfigSchema.optional(),
+    textEncoder: TextEncoderConfigSchema
       .optional(),
     /** clip encoder: the CLIP checkpoint (relative to this checkpoint's directory) and its weights' SHA-256 */
     clip: z.object({ dir: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), embedDim: z.number().int().positive() }).strict().optional(),

@@ -3,22 +3,15 @@
 // config.json (everything needed to rebuild it), in the spirit of a diffusers pipeline folder.
 import { z } from 'zod';
 import type { Tensor } from '../torch/index.js';
-import { Tokenizer } from './tokenizer.js';
-import { TextEncoder, type TextEncoding } from './text-encoder.js';
+import { Tokenizer, TokenizerConfigSchema } from './tokenizer.js';
+import { TextEncoder, TextEncoderConfigSchema, type TextEncoding } from './text-encoder.js';
 import { UNet2DConditionModel } from './unet.js';
 import { fromPretrained, savePretrained, type PretrainedKind } from './pretrained.js';
 
 export const ModelConfigSchema = z.object({
   format: z.literal('sharpen-t2i/1'),
-  tokenizer: z.object({ words: z.array(z.string()).min(1), maxLength: z.number().int().min(3) }).strict(),
-  textEncoder: z.object({
-    vocabSize: z.number().int().positive(),
-    maxLength: z.number().int().positive(),
-    hiddenSize: z.number().int().positive(),
-    layers: z.number().int().min(1),
-    heads: z.number().int().min(1),
-    mlpRatio: z.number().int().min(1),
-  }).strict(),
+  tokenizer: TokenizerConfigSchema,
+  textEncoder: TextEncoderConfigSchema,
   unet: z.object({
     sampleSize: z.number().int().positive(),
     inChannels: z.number().int().positive(),

@@ -3,10 +3,23 @@
 // non-padding tokens, a final LayerNorm; per-token embeddings for cross-attention and a pooled
 // embedding taken at <eos>, as CLIP pools. Parameter names follow transformers' CLIPTextModel
 // (`embeddings.token_embedding.weight`, `encoder.layers.0.self_attn.q_proj.weight`, …).
+import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
 import * as nn from '../nn/index.js';
 import { Tokenizer, type Encoded } from './tokenizer.js';
+
+/** The text encoder's part of a model's config.json (TextEncoderConfig). */
+export const TextEncoderConfigSchema = z
+  .object({
+    vocabSize: z.number().int().positive(),
+    maxLength: z.number().int().positive(),
+    hiddenSize: z.number().int().positive(),
+    layers: z.number().int().min(1),
+    heads: z.number().int().min(1),
+    mlpRatio: z.number().int().min(1),
+  })
+  .strict();
 
 export interface TextEncoderConfig {
   vocabSize: number;

@@ -1,6 +1,11 @@
 // A word-level tokenizer over a closed vocabulary (the embedded world's words), with padding,
 // start, end and unknown tokens. Its vocabulary is saved in the model's config.json.
 
+import { z } from 'zod';
+
+/** The tokenizer's part of a model's config.json: its vocabulary and the sequence length. */
+export const TokenizerConfigSchema = z.object({ words: z.array(z.string()).min(1), maxLength: z.number().int().min(3) }).strict();
+
 export const SPECIAL_TOKENS = ['<pad>', '<bos>', '<eos>', '<unk>'] as const;
 export const PAD = 0;
 export const BOS = 1;
