@@ -5,27 +5,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { cliErrors } from '../helpers/cli.js';
 import { registerFinetuneCommands } from '../../src/cli/finetune.js';
 
-async function run(args: string[]): Promise<string> {
-  const program = new Command().name('sharpen').exitOverride();
-  registerFinetuneCommands(program);
-  const err: string[] = [];
-  const { log, error } = console;
-  const code = process.exitCode;
-  console.log = () => {};
-  console.error = (...a: unknown[]) => err.push(a.join(' '));
-  try {
-    await program.parseAsync(['node', 'sharpen', ...args]);
-  } catch (e) {
-    err.push((e as Error).message);
-  } finally {
-    Object.assign(console, { log, error });
-    process.exitCode = code;
-  }
-  return err.join('\n');
-}
+const run = (args: string[]): Promise<string> => cliErrors(registerFinetuneCommands, args);
 
 test('finetune numeric flags out of range are refused, naming the flag', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'finetune-flags-'));

@@ -5,28 +5,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { cliErrors } from '../helpers/cli.js';
 import { registerWorldCommands } from '../../src/cli/world.js';
 import { checkOutputDir, checkOutputFile } from '../../src/util/output-path.js';
 
-async function run(args: string[]): Promise<string> {
-  const program = new Command().name('sharpen').exitOverride();
-  registerWorldCommands(program);
-  const err: string[] = [];
-  const { log, error } = console;
-  const code = process.exitCode;
-  console.log = () => {};
-  console.error = (...a: unknown[]) => err.push(a.join(' '));
-  try {
-    await program.parseAsync(['node', 'sharpen', ...args]);
-  } catch (e) {
-    err.push((e as Error).message);
-  } finally {
-    Object.assign(console, { log, error });
-    process.exitCode = code;
-  }
-  return err.join('\n');
-}
+const run = (args: string[]): Promise<string> => cliErrors(registerWorldCommands, args);
 
 test('world render --out a folder names the path (not "illegal operation on a directory")', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'out-paths-'));

@@ -16,18 +16,7 @@ import {
   type RawTensor,
   type SafeDType,
 } from '../../src/torch/safetensors-format.js';
-
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './helpers.js';
 
 function randomBytes(n: number, rand: () => number): Uint8Array {
   const b = new Uint8Array(n);
@@ -65,7 +54,7 @@ function throwsSafe(fn: () => unknown, re: RegExp): void {
 
 /** A small valid file with several dtypes and metadata. */
 function sampleFile(): Uint8Array {
-  const rand = prng(7);
+  const rand = rng(7);
   return serialize(
     {
       'a.weight': tensor('F32', [2, 3], rand),
@@ -104,7 +93,7 @@ describe('elementSize', () => {
 
 describe('round trips', () => {
   test('every dtype, with scalars, empty tensors and metadata', () => {
-    const rand = prng(1);
+    const rand = rng(1);
     const tensors: Record<string, RawTensor> = {};
     for (const d of SAFE_DTYPES) {
       tensors[`${d}.matrix`] = tensor(d, [3, 5], rand);
@@ -131,7 +120,7 @@ describe('round trips', () => {
   });
 
   test('serialization is deterministic and independent of insertion order', () => {
-    const rand = prng(2);
+    const rand = rng(2);
     const a = tensor('F32', [2], rand);
     const b = tensor('I8', [3], rand);
     const c = tensor('F64', [1], rand);
@@ -148,7 +137,7 @@ describe('round trips', () => {
   });
 
   test('awkward names: __proto__, unicode, quotes, empty', () => {
-    const rand = prng(3);
+    const rand = rng(3);
     const tensors: Record<string, RawTensor> = {};
     const names = ['__proto__', 'constructor', 'ñame ✓ 🙂', 'a"b\\c', '', 'x\u0001y'];
     for (const n of names) {
@@ -534,7 +523,7 @@ describe('robustness', () => {
 
   test('random byte flips never throw anything but SafetensorsError', () => {
     const bytes = sampleFile();
-    const rand = prng(12345);
+    const rand = rng(12345);
     let ok = 0;
     let bad = 0;
     for (let i = 0; i < 2000; i++) {
@@ -556,7 +545,7 @@ describe('robustness', () => {
   });
 
   test('random header text mutations never throw anything but SafetensorsError', () => {
-    const rand = prng(99);
+    const rand = rng(99);
     const base =
       '{"__metadata__":{"k":"v"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},' +
       '"b":{"dtype":"U8","shape":[],"data_offsets":[8,9]}}';
@@ -587,7 +576,7 @@ describe('files', () => {
   });
 
   test('write then read', async () => {
-    const rand = prng(5);
+    const rand = rng(5);
     const tensors = {
       'w.f64': tensor('F64', [3, 2], rand),
       'w.bf16': tensor('BF16', [5], rand),

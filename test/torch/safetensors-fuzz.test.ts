@@ -15,6 +15,7 @@ import { deserialize } from '../../src/torch/safetensors-format.js';
 import { TextToImageModel } from '../../src/models/t2i.js';
 import { MAX_PLAUSIBLE_WEIGHT } from '../../src/nn/module.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
+import { rng } from './helpers.js';
 
 interface Mutation {
   name: string;
@@ -29,17 +30,6 @@ interface Entry {
   data_offsets: [number, number];
 }
 
-/** mulberry32: a small deterministic generator, so the same files are made on every run */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function split(file: Uint8Array): { header: Record<string, unknown>; data: Uint8Array } {
   const n = Number(new DataView(file.buffer, file.byteOffset, 8).getBigUint64(0, true));

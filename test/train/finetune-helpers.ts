@@ -1,6 +1,6 @@
 // Shared pieces of the fine-tuning tests: a tiny base checkpoint that reads the world's prompts,
 // and toy rewards registered by name (the registry is process-wide, so registration is idempotent).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
@@ -14,6 +14,7 @@ import { generate, noiseSchedule } from '../../src/models/generate.js';
 import { AdamW } from '../../src/optim/index.js';
 import { diffusionLoss } from '../../src/train/pretrain.js';
 import { loadSplit } from '../../src/world/splits.js';
+import { createImage, writePng } from '../../src/world/image.js';
 
 /** tinyConfig() with the world's vocabulary (it reads the train split's prompts) at 16×16 (the world's smallest rendering). */
 export function tinyWorldConfig(): ModelConfig {
@@ -36,6 +37,20 @@ export function tempDir(label: string): string {
  * Saves a freshly initialised tiny model (seeded) as a base checkpoint; returns its folder. 16×16
  * reads the world's images; 8×8 is enough (and cheaper) for methods that learn from prompts.
  */
+/** A preference label file of four 8×8 pairs in a new temporary folder (for diffusion-dpo-labels): red against blue, 'A' and 'B' alternating. */
+export function preferenceLabelFile(label: string): string {
+  const dir = tempDir(label);
+  const time = '2026-01-01T00:00:00Z';
+  const lines: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    writePng(join(dir, `r${i}.png`), createImage(8, 8, [0.8, 0.1 * i, 0.1]));
+    writePng(join(dir, `b${i}.png`), createImage(8, 8, [0.1, 0.1 * i, 0.8]));
+    lines.push(JSON.stringify({ prompt: 'a red circle', imageA: `r${i}.png`, imageB: `b${i}.png`, choice: i % 2 ? 'B' : 'A', annotator: 'test', time }));
+  }
+  writeFileSync(join(dir, 'pairs.jsonl'), lines.join('\n') + '\n');
+  return join(dir, 'pairs.jsonl');
+}
+
 export async function saveTinyBase(seed = 0, opts: { size?: 8 | 16; dir?: string } = {}): Promise<string> {
   const dir = opts.dir ?? tempDir('base');
   torch.manualSeed(seed);

@@ -11,8 +11,7 @@ import * as torch from '../../src/torch/index.js';
 import { finetune, type FinetuneInput } from '../../src/train/loop.js';
 import { getMethod, methodNames } from '../../src/train/methods/index.js';
 import { latestCheckpointDir } from '../../src/train/checkpoint.js';
-import { createImage, writePng } from '../../src/world/image.js';
-import { registerToyRewards, saveTinyBase, tempDir } from './finetune-helpers.js';
+import { preferenceLabelFile, registerToyRewards, saveTinyBase, tempDir } from './finetune-helpers.js';
 
 torch.setNumThreads(1); // a long job shares this machine; the models are tiny
 registerToyRewards();
@@ -22,19 +21,6 @@ const quiet = { progress: false, log: () => {} };
 const N = 3;
 const K = 1;
 
-/** A preference label file of 8×8 images (for diffusion-dpo-labels). */
-function labelFile(): string {
-  const dir = tempDir('resume-labels');
-  const time = '2026-01-01T00:00:00Z';
-  const lines: string[] = [];
-  for (let i = 0; i < 4; i++) {
-    writePng(join(dir, `r${i}.png`), createImage(8, 8, [0.8, 0.1 * i, 0.1]));
-    writePng(join(dir, `b${i}.png`), createImage(8, 8, [0.1, 0.1 * i, 0.8]));
-    lines.push(JSON.stringify({ prompt: 'a red circle', imageA: `r${i}.png`, imageB: `b${i}.png`, choice: i % 2 ? 'B' : 'A', annotator: 'test', time }));
-  }
-  writeFileSync(join(dir, 'pairs.jsonl'), lines.join('\n') + '\n');
-  return join(dir, 'pairs.jsonl');
-}
 
 /** Options that keep the known methods small; a method not listed runs with its defaults. */
 function methodOptions(name: string): Record<string, unknown> {
@@ -45,7 +31,7 @@ function methodOptions(name: string): Record<string, unknown> {
     case 'diffusion-dpo':
       return { k: 2 };
     case 'diffusion-dpo-labels':
-      return { pairs: labelFile() };
+      return { pairs: preferenceLabelFile('resume-labels') };
     case 'ddpo':
       // one buffer per two steps; per-prompt statistics from the second reward of a prompt on
       return { bufferBatches: 2, samplesPerPrompt: 2, statMinCount: 2, statBufferSize: 4 };

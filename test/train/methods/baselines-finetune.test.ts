@@ -3,15 +3,14 @@
 // model; their option and reward errors are clear.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as torch from '../../../src/torch/index.js';
 import { TextToImageModel } from '../../../src/models/t2i.js';
 import { finetune } from '../../../src/train/loop.js';
 import { methodNames } from '../../../src/train/methods/index.js';
-import { createImage, writePng } from '../../../src/world/image.js';
 import { readJsonl } from '../../../src/util/jsonl.js';
-import { registerToyRewards, saveTinyBase, tempDir } from '../finetune-helpers.js';
+import { preferenceLabelFile, registerToyRewards, saveTinyBase, tempDir } from '../finetune-helpers.js';
 
 torch.setNumThreads(1); // a long job shares this machine; the models are tiny
 registerToyRewards();
@@ -83,17 +82,9 @@ test('Diffusion-DPO through the loop: pairs from k base samples (NFE B·k·S), t
 
 test('Diffusion-DPO on a label file through the loop: no reward; pairs read by position', async () => {
   const base = await saveTinyBase(3, { size: 8 });
-  const dir = tempDir('labels');
-  const time = '2026-01-01T00:00:00Z';
-  const lines: string[] = [];
-  for (let i = 0; i < 4; i++) {
-    writePng(join(dir, `r${i}.png`), createImage(8, 8, [0.8, 0.1 * i, 0.1]));
-    writePng(join(dir, `b${i}.png`), createImage(8, 8, [0.1, 0.1 * i, 0.8]));
-    lines.push(JSON.stringify({ prompt: 'a red circle', imageA: `r${i}.png`, imageB: `b${i}.png`, choice: i % 2 ? 'B' : 'A', annotator: 'test', time }));
-  }
-  writeFileSync(join(dir, 'pairs.jsonl'), lines.join('\n') + '\n');
+  const pairs = preferenceLabelFile('labels');
   const out = tempDir('dpo-labels');
-  await finetune({ method: 'diffusion-dpo-labels', pairs: join(dir, 'pairs.jsonl'), base, out, store: join(out, 's.sqlite'), steps: 2, batch: 2 }, quiet);
+  await finetune({ method: 'diffusion-dpo-labels', pairs, base, out, store: join(out, 's.sqlite'), steps: 2, batch: 2 }, quiet);
   const rows = readJsonl(join(out, 'metrics.jsonl'));
   for (const r of rows) {
     assert.ok(Number.isFinite(r.loss));
@@ -103,7 +94,7 @@ test('Diffusion-DPO on a label file through the loop: no reward; pairs read by p
     finetune({ method: 'diffusion-dpo-labels', reward: 'toy-redness', base, out: tempDir('dpo-l-x'), steps: 1 }, quiet), /uses no reward/);
   const noPairs = tempDir('dpo-l-y');
   await assert.rejects(
-    finetune({ method: 'diffusion-dpo-labels', pairs: join(dir, 'none.jsonl'), base, out: noPairs, store: join(noPairs, 's.sqlite'), steps: 1 }, quiet), /none\.jsonl: file not found/);
+    finetune({ method: 'diffusion-dpo-labels', pairs: join(dirname(pairs), 'none.jsonl'), base, out: noPairs, store: join(noPairs, 's.sqlite'), steps: 1 }, quiet), /none\.jsonl: file not found/);
 });
 
 test('IterComp-style ReFL through the loop: a differentiable reward by name, NFE = B·(k + 1) + B; a non-differentiable one is refused', async () => {
