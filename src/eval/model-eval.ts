@@ -129,11 +129,14 @@ export async function evaluateModel(model: TextToImageModel, opts: EvalOptions =
       ? await method.sample(model, prompts, { steps: opts.steps, guidanceScale: opts.guidanceScale, ...opts.method!.options })
       : generate(model, prompts, { steps: opts.steps, guidanceScale: opts.unconditional ? 1 : opts.guidanceScale });
     nfe = r.nfePerImage;
-    try {
-      checkFiniteImages(r.images, { guidanceScale: opts.guidanceScale ?? model.config.sampling.guidanceScale, steps: opts.steps ?? model.config.sampling.steps });
-    } catch (e) {
-      r.images.dispose();
-      throw e;
+    // generate() refuses a non-finite sample itself; a sampling method's images are checked here
+    if (method) {
+      try {
+        checkFiniteImages(r.images, { guidanceScale: opts.guidanceScale ?? model.config.sampling.guidanceScale, steps: opts.steps ?? model.config.sampling.steps });
+      } catch (e) {
+        r.images.dispose();
+        throw e;
+      }
     }
     const imgs = tensorToRgbImages(r.images);
     const extra: Record<string, number>[] = chunk.map(() => ({}));
