@@ -1,6 +1,6 @@
 // `sharpen world …`: the embedded world from the command line (thin over src/world, src/data).
 import { writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePrompt } from '../world/grammar.js';
 import { renderScene } from '../world/render.js';
@@ -11,6 +11,7 @@ import { defaultSplitDir, generateSplits, loadSplit, writeSplits, SPLITS, type S
 import { runCheck, formatCheckTable } from '../world/check.js';
 import { makeWorldGrid } from '../world/grid.js';
 import { benchRender } from '../world/bench.js';
+import { writeWorldFolder } from '../world/folder.js';
 import { evaluateFolder } from '../data/eval-folder.js';
 import { Progress } from '../util/progress.js';
 import { checkOutputDir, checkOutputFile } from '../util/output-path.js';
@@ -243,20 +244,9 @@ function registerWorldFolder(world: Command): void {
       if (existsSync(o.out) && readdirSync(o.out).length > 0) throw new Error(`--out ${o.out}: exists and is not empty; choose a new folder`);
       const records = loadSplit(o.split).filter((r) => (!o.unseenOnly || !r.seen) && (!o.category || r.category === o.category));
       if (records.length === 0) throw new Error(`no prompts in split ${o.split} match${o.unseenOnly ? ' --unseen-only' : ''}${o.category ? ` --category ${o.category}` : ''}`);
-      mkdirSync(o.out, { recursive: true });
-      const lines: string[] = [];
       const bar = new Progress({ total: records.length * o.perPrompt, label: 'world folder', unit: 'img' });
-      records.forEach((r, j) => {
-        const spec = parsePrompt(r.prompt);
-        for (let k = 0; k < o.perPrompt; k++) {
-          const file = `${r.id}_${k}.png`;
-          writePng(join(o.out, file), renderScene(spec, o.seed * 1_000_003 + j * 1009 + k, { resolution: o.resolution }).image);
-          lines.push(JSON.stringify({ file_name: file, text: r.prompt, category: r.category, seen: r.seen }));
-          bar.update(lines.length);
-        }
-      });
+      const written = writeWorldFolder(o.out, records, { perPrompt: o.perPrompt, seed: o.seed, resolution: o.resolution, onImage: (n) => bar.update(n) });
       bar.finish();
-      writeFileSync(join(o.out, 'metadata.jsonl'), lines.join('\n') + '\n');
-      console.error(`wrote ${lines.length} images of ${records.length} prompts (split ${o.split}) and metadata.jsonl to ${o.out}`);
+      console.error(`wrote ${written} images of ${records.length} prompts (split ${o.split}) and metadata.jsonl to ${o.out}`);
     }));
 }

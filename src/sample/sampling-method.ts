@@ -117,8 +117,11 @@ export function requireReward(o: { reward?: Reward }, method: string): Reward {
 }
 
 /** The error of a budget that cannot pay for the method's smallest setting. */
+/** A budget a method cannot work within: the configuration's own error (the same on every try). */
+export class BudgetTooSmallError extends Error {}
+
 export function budgetTooSmall(method: string, budget: number, need: number, what: string): Error {
-  return new Error(`method '${method}': a budget of ${budget} NFE per image is too small: ${what} needs at least ${need} NFE`);
+  return new BudgetTooSmallError(`method '${method}': a budget of ${budget} NFE per image is too small: ${what} needs at least ${need} NFE`);
 }
 
 // ---------------------------------------------------------------- the interface

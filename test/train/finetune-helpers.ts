@@ -5,11 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
-import { TextToImageModel, type ModelConfig } from '../../src/models/t2i.js';
-import { worldWords } from '../../src/world/vocab.js';
+import { TextToImageModel } from '../../src/models/t2i.js';
+import { tinyWorldConfig } from '../../src/models/tiny-world.js';
 import { hasReward, registerReward } from '../../src/rewards/index.js';
 import { checkImages, type Reward, type RewardOutput } from '../../src/rewards/reward.js';
-import { tinyConfig } from '../helpers/tiny-model.js';
 import { generate, noiseSchedule } from '../../src/models/generate.js';
 import { AdamW } from '../../src/optim/index.js';
 import { diffusionLoss } from '../../src/train/pretrain.js';
@@ -17,17 +16,7 @@ import { loadSplit } from '../../src/world/splits.js';
 import { createImage, writePng } from '../../src/world/image.js';
 
 /** tinyConfig() with the world's vocabulary (it reads the train split's prompts) at 16×16 (the world's smallest rendering). */
-export function tinyWorldConfig(): ModelConfig {
-  const c = tinyConfig();
-  const words = worldWords();
-  return {
-    ...c,
-    tokenizer: { words, maxLength: 24 },
-    textEncoder: { ...c.textEncoder, vocabSize: words.length + 4, maxLength: 24 },
-    unet: { ...c.unet, sampleSize: 16 },
-    sampling: { steps: 4, guidanceScale: 1 },
-  };
-}
+export { tinyWorldConfig } from '../../src/models/tiny-world.js';
 
 export function tempDir(label: string): string {
   return mkdtempSync(join(tmpdir(), `sharpen-${label}-`));
