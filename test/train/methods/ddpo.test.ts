@@ -4,6 +4,7 @@
 // optimizer step and gets clipped; per-prompt statistics) against bufferBatches 1 (ratio ≡ 1).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../../../src/torch/index.js';
 import { TextToImageModel } from '../../../src/models/t2i.js';
@@ -270,4 +271,22 @@ test('ddpoVariantLabel names what the options run; bad options are refused by na
   // a tracker that could never use a prompt's own statistics is refused before the run
   const base = await saveTinyBase(4, { size: 8 });
   await assert.rejects(ddpoRun('ddpo-bad', base, 1, { statMinCount: 20 }), /ddpo: statMinCount \(20\) exceeds statBufferSize \(16\)/);
+});
+
+test('DDPO resumed inside a buffer\'s second inner epoch ends with the weights of an uninterrupted run', async () => {
+  const base = await saveTinyBase(5, { size: 8 });
+  const cfg = (out: string): FinetuneInput => ({
+    method: 'ddpo', reward: 'toy-redness', base, out, store: join(out, 's.sqlite'), seed: 2, steps: 4, batch: 2, lr: 1e-3,
+    checkpointEvery: 100, bufferBatches: 2, innerEpochs: 2,
+  });
+  const whole = tempDir('ddpo-epochs-whole');
+  await finetune(cfg(whole), quiet);
+  const cut = tempDir('ddpo-epochs-cut');
+  const ac = new AbortController();
+  // stopped after step 3: the buffer's first minibatch of its second inner epoch is done, its last is not
+  await assert.rejects(finetune(cfg(cut), { ...quiet, signal: ac.signal, onStep: (s) => s.step === 3 && ac.abort() }), (e: Error) => e.name === 'AbortError');
+  await finetune(cfg(cut), { ...quiet, resume: true });
+  assert.ok(readFileSync(join(whole, 'model.safetensors')).equals(readFileSync(join(cut, 'model.safetensors'))));
+  const rows = readJsonl(join(cut, 'metrics.jsonl')) as Record<string, number>[];
+  assert.equal(rows.at(-1)!.nfe, 2 * 4 * 3, 'the resumed step trained the saved buffer (no new samples)');
 });
