@@ -11,16 +11,40 @@
 //   2. score:   r_i = R(x_0^i, c_i);
 //   3. normalise: A_i = (r_i − mean) / (std + 1e-6) with the mean and std of the prompt's recent
 //               rewards when the prompt has been seen at least minCount times, else of the whole
-//               buffer's rewards (PerPromptStatTracker, DDPO's per-prompt stat tracking);
+//               buffer's rewards (PerPromptStatTracker in ./ddpo-advantages.ts, DDPO's per-prompt
+//               stat tracking);
 //               then A_i ← clamp(A_i, −5, 5) (DDPO's adv_clip_max);
-//   4. update:  for each training minibatch of the buffer (one inner epoch) and each trained step k,
+//   4. update:  for each training minibatch of the buffer, in each inner epoch, and each trained step k,
 //               ρ = exp(log p_θ(x_{t_{k+1}} | x_{t_k}, c) − log p_old), and the PPO loss
 //               L = mean_i max(−A_i ρ_i, −A_i clamp(ρ_i, 1 − ε, 1 + ε)) with ε = 1e-4; the loss of
 //               a minibatch is the mean of L over its trained steps (DDPO accumulates the gradient
 //               of every step and takes one optimizer step per minibatch) (ddpoLoss).
 //
-// As a fine-tuning method ('ddpo', bottom of this file): one rollout buffer per `bufferBatches`
-// micro-batches (default 1), sampled by the current policy from the run's prompts.
+// As a fine-tuning method ('ddpo', bottom of this file): one rollout buffer of bufferBatches
+// minibatches (B prompts × samplesPerPrompt trajectories each) is sampled by the current policy at
+// the buffer's first micro-batch, scored and normalised, and then trained on minibatch by minibatch
+// for innerEpochs epochs, one micro-batch each. With the loop's accumulation 1 every minibatch is an
+// optimizer step, so from the buffer's second minibatch on the policy has moved, ρ ≠ 1 and the clip
+// binds: DDPO_IS. With bufferBatches = innerEpochs = 1 every step trains on its own fresh samples,
+// ρ ≡ 1 and the clip never binds: on-policy REINFORCE with a baseline (DDPO_SF's gradient, through
+// the ratio). ddpoVariantLabel names which of the two a set of options runs. Logged per step:
+// clipFraction (ratios outside [1 − ε, 1 + ε]), ratioDeviationMean and ratioDeviationMax (|ρ − 1|),
+// approxKl, advantageMean, ownStatsFraction (rows normalised by their prompt's own statistics) and
+// the rewards' mean, best and worst.
+//
+// Defaults, DDPO's published configuration scaled to this project's CPU budgets (the authors'
+// ddpo-pytorch, config/dgx.py: 8 GPUs × 8 samples × 4 sampling batches = 256 samples per epoch,
+// trained in 4 gradient updates of 64, 1 inner epoch, ε = 1e-4, per-prompt stat tracking with
+// buffer_size 16 and min_count 16 over a small set of prompts (animal names) that recur every epoch):
+// - bufferBatches 4: four optimizer steps per buffer, as DDPO's four updates per epoch; the sampling
+//   cost per step is that of fresh sampling (one buffer of 4 minibatches every 4 steps).
+// - innerEpochs 1: DDPO's num_inner_epochs in every published configuration.
+// - samplesPerPrompt 4, statMinCount 4, statBufferSize 16: the world's train split has 3600 prompts
+//   drawn with replacement, so a prompt rarely recurs within a run and DDPO's min_count of 16
+//   accumulated over epochs would never be reached: the per-prompt statistics come from the
+//   prompt's own 4 samples of the buffer (a prompt seen again keeps up to 16). At --batch 4 a
+//   buffer is 64 trajectories in minibatches of 16 (a quarter of DDPO's 256 and 64); the NFE per
+//   step is 4× that of one sample per prompt (docs/methods.md §6).
 //
 // Decisions:
 // - The recomputed log p_θ uses the same guided prediction as the rollout (classifier-free
@@ -47,100 +71,9 @@ import {
   sampleTrajectories, selectTrajectories, disposeTrajectories, guidanceText, disposeGuidanceText, transitionLogProb, transitionsAt,
   trainedSteps, stochasticSteps, matchScheduler, type Trajectories,
 } from '../rollout.js';
+import { ddpoAdvantages, PerPromptStatTracker } from './ddpo-advantages.js';
 
-// ------------------------------------------------------------------ advantages
-
-/**
- * DDPO's per-prompt stat tracking: every prompt keeps its last `bufferSize` rewards; a reward's
- * advantage is (r − mean) / (std + 1e-6) over its prompt's kept rewards once there are at least
- * `minCount` of them, else over all the rewards of the current update (std is the population std).
- */
-export class PerPromptStatTracker {
-  private readonly stats = new Map<string, number[]>();
-
-  constructor(readonly bufferSize = 16, readonly minCount = 16) {
-    if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) throw new Error(`PerPromptStatTracker: bufferSize must be a positive integer, got ${bufferSize}`);
-    if (!Number.isSafeInteger(minCount) || minCount < 1) throw new Error(`PerPromptStatTracker: minCount must be a positive integer, got ${minCount}`);
-  }
-
-  /** Adds the rewards to their prompts' histories and returns their advantages (same order). */
-  update(prompts: string[], rewards: number[]): number[] {
-    checkRewards('PerPromptStatTracker.update', prompts, rewards);
-    const all = meanStd(rewards);
-    const out = new Array<number>(rewards.length);
-    const byPrompt = new Map<string, number[]>();
-    prompts.forEach((p, i) => {
-      let l = byPrompt.get(p);
-      if (!l) byPrompt.set(p, (l = []));
-      l.push(i);
-    });
-    for (const [p, idx] of byPrompt) {
-      let hist = this.stats.get(p);
-      if (!hist) this.stats.set(p, (hist = []));
-      for (const i of idx) hist.push(rewards[i]!);
-      if (hist.length > this.bufferSize) hist.splice(0, hist.length - this.bufferSize);
-      const s = hist.length >= this.minCount ? meanStd(hist) : all;
-      for (const i of idx) out[i] = (rewards[i]! - s.mean) / (s.std + 1e-6);
-    }
-    return out;
-  }
-
-  /** The kept rewards of a prompt (a copy). */
-  history(prompt: string): number[] {
-    return [...(this.stats.get(prompt) ?? [])];
-  }
-
-  /** Prompts tracked. */
-  get size(): number {
-    return this.stats.size;
-  }
-
-  /** Every prompt's kept rewards, as JSON-serialisable pairs (for checkpoints). */
-  entries(): [string, number[]][] {
-    return [...this.stats].map(([p, h]) => [p, [...h]]);
-  }
-
-  /** Replaces the kept rewards with saved ones (entries()). */
-  restore(entries: unknown): void {
-    const ok = Array.isArray(entries) && entries.every((e) =>
-      Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && Array.isArray(e[1]) && e[1].every((v: unknown) => typeof v === 'number'));
-    if (!ok) throw new Error('PerPromptStatTracker.restore: expected [prompt, rewards[]] pairs');
-    this.stats.clear();
-    for (const [p, h] of entries as [string, number[]][]) this.stats.set(p, [...h]);
-  }
-}
-
-function checkRewards(fn: string, prompts: string[], rewards: number[]): void {
-  if (prompts.length !== rewards.length) throw new Error(`${fn}: ${rewards.length} rewards for ${prompts.length} prompts`);
-  if (rewards.length === 0) throw new Error(`${fn}: no rewards`);
-  rewards.forEach((r, i) => {
-    if (typeof r !== 'number' || !Number.isFinite(r)) throw new Error(`${fn}: reward ${i} (prompt ${JSON.stringify(prompts[i])}) is ${String(r)}; rewards must be finite numbers`);
-  });
-}
-
-function meanStd(v: number[]): { mean: number; std: number } {
-  const mean = v.reduce((a, c) => a + c, 0) / v.length;
-  const variance = v.reduce((a, c) => a + (c - mean) ** 2, 0) / v.length;
-  return { mean, std: Math.sqrt(variance) };
-}
-
-/**
- * Step 3: advantages of a buffer's rewards, per prompt through `tracker` (DDPO's default) or, with
- * tracker null, over the whole buffer ((r − mean)/(std + 1e-8), DDPO without per-prompt tracking);
- * then clipped to ±advClip.
- */
-export function ddpoAdvantages(prompts: string[], rewards: number[], tracker: PerPromptStatTracker | null, advClip = 5): number[] {
-  if (!(advClip > 0)) throw new Error(`ddpoAdvantages: advClip must be positive, got ${advClip}`);
-  let adv: number[];
-  if (tracker) {
-    adv = tracker.update(prompts, rewards);
-  } else {
-    checkRewards('ddpoAdvantages', prompts, rewards);
-    const s = meanStd(rewards);
-    adv = rewards.map((r) => (r - s.mean) / (s.std + 1e-8));
-  }
-  return adv.map((a) => Math.min(advClip, Math.max(-advClip, a)));
-}
+export { ddpoAdvantages, PerPromptStatTracker };
 
 // ------------------------------------------------------------------ the PPO objective
 
@@ -153,6 +86,8 @@ export interface PpoTerms {
   approxKl: number;
   /** max |ρ − 1| */
   maxRatioDeviation: number;
+  /** mean |ρ − 1| */
+  meanRatioDeviation: number;
 }
 
 /**
@@ -183,6 +118,7 @@ export function ppoClippedLoss(logProb: Tensor, oldLogProb: Tensor, advantages: 
       clipFraction: dev.gt(clipRange).float().mean().item(),
       approxKl: diff.detach().square().mean().mul(0.5).item(),
       maxRatioDeviation: dev.max().item(),
+      meanRatioDeviation: dev.mean().item(),
     };
   });
 }
@@ -196,8 +132,9 @@ export interface DdpoLossOptions {
   timestepFraction: number;
 }
 
+/** The method's defaults (the file header says why these). */
 export const DDPO_DEFAULTS = Object.freeze({
-  eta: 1, clipRange: 1e-4, advClip: 5, timestepFraction: 1, statBufferSize: 16, statMinCount: 16,
+  eta: 1, clipRange: 1e-4, advClip: 5, timestepFraction: 1, statBufferSize: 16, statMinCount: 4, samplesPerPrompt: 4, bufferBatches: 4, innerEpochs: 1,
 });
 
 export interface DdpoLossResult {
@@ -207,7 +144,10 @@ export interface DdpoLossResult {
     /** fraction of (trajectory, step) pairs whose ratio left [1 − ε, 1 + ε] */
     clipFraction: number;
     approxKl: number;
+    /** max |ρ − 1| over the (trajectory, step) pairs */
     maxRatioDeviation: number;
+    /** mean |ρ − 1| over the (trajectory, step) pairs */
+    meanRatioDeviation: number;
     /** mean advantage of the minibatch */
     advantageMean: number;
   };
@@ -237,6 +177,7 @@ export function ddpoLoss(
     let clip = 0;
     let kl = 0;
     let dev = 0;
+    let devMean = 0;
     const loss = torch.tidy(() => {
       let sum: Tensor | null = null;
       for (let j = 0; j < K; j++) {
@@ -246,13 +187,16 @@ export function ddpoLoss(
         clip += ppo.clipFraction / K;
         kl += ppo.approxKl / K;
         dev = Math.max(dev, ppo.maxRatioDeviation);
+        devMean += ppo.meanRatioDeviation / K;
         sum = sum ? sum.add(ppo.loss) : ppo.loss;
       }
       return sum!.div(K); // mean over the trained steps
     });
     return {
       loss,
-      logs: { clipFraction: clip, approxKl: kl, maxRatioDeviation: dev, advantageMean: advantages.reduce((a, c) => a + c, 0) / N },
+      logs: {
+        clipFraction: clip, approxKl: kl, maxRatioDeviation: dev, meanRatioDeviation: devMean, advantageMean: advantages.reduce((a, c) => a + c, 0) / N,
+      },
     };
   } finally {
     disposeGuidanceText(text);
@@ -276,41 +220,83 @@ export const ddpoOptionsSchema = z.object({
   timestepFraction: z.number().gt(0).max(1).default(DDPO_DEFAULTS.timestepFraction),
   /** normalise advantages per prompt over its recent rewards (DDPO's per-prompt stat tracking) or over the buffer */
   perPromptStatTracking: z.boolean().default(true),
-  /** rewards kept per prompt, and how many a prompt needs before its own statistics are used (DDPO: 16, 16) */
+  /**
+   * rewards kept per prompt, and how many a prompt needs before its own statistics are used (DDPO:
+   * 16, 16 over recurring prompts; here 16, 4: the 4 samples of a prompt in one buffer suffice)
+   */
   statBufferSize: z.number().int().positive().default(DDPO_DEFAULTS.statBufferSize),
   statMinCount: z.number().int().positive().default(DDPO_DEFAULTS.statMinCount),
-  /** trajectories sampled per prompt (DDPO: 1, prompts drawn independently) */
-  samplesPerPrompt: z.number().int().positive().default(1),
+  /** trajectories sampled per prompt, consecutive rows of one minibatch (DDPO: prompts drawn independently) */
+  samplesPerPrompt: z.number().int().positive().default(DDPO_DEFAULTS.samplesPerPrompt),
   /**
-   * micro-batches one rollout buffer serves: the buffer (bufferBatches × batch prompts) is sampled,
-   * scored and normalised at its first micro-batch and trained on in order, one inner epoch. 1 (the
-   * default): every micro-batch trains on fresh samples, where ρ = 1 and the clip never binds.
-   * DDPO's base config is 2; with ε = 1e-4 one Adam step already moves ρ out of [1 − ε, 1 + ε] for
-   * most transitions (measured on the tiny colour model: clip fraction 0.7–1.0 on the second
-   * minibatch), so later minibatches add little gradient (test/train/methods/ddpo.test.ts)
+   * minibatches (micro-batches) of one rollout buffer: the buffer (bufferBatches × batch prompts ×
+   * samplesPerPrompt) is sampled, scored and normalised at its first micro-batch and trained on in
+   * order (DDPO: num_batches_per_epoch sampling batches, trained in 2–4 gradient updates). 1: every
+   * micro-batch trains on fresh samples, where ρ = 1 and the clip never binds
    */
-  bufferBatches: z.number().int().positive().default(1),
+  bufferBatches: z.number().int().positive().default(DDPO_DEFAULTS.bufferBatches),
+  /** passes over the buffer's minibatches, in the same order each time (DDPO's num_inner_epochs: 1; DDPO reshuffles) */
+  innerEpochs: z.number().int().positive().default(DDPO_DEFAULTS.innerEpochs),
 }).strict();
 export type DdpoOptions = z.infer<typeof ddpoOptionsSchema>;
+
+function formatClip(v: number): string {
+  return v < 0.01 ? v.toExponential() : String(v);
+}
+
+/**
+ * What a set of DDPO options runs, as a row label for reports. DDPO_IS when a buffer's minibatches
+ * span more than one optimizer step (bufferBatches · innerEpochs > accumulation): every minibatch
+ * after the buffer's first optimizer step sees ρ ≠ 1 and the clip; else on-policy, ρ ≡ 1 (DDPO_SF's
+ * gradient). For a run's finetune-config.json: `const r = resolveFinetuneConfig(cfg);
+ * ddpoVariantLabel(r.options, r.loop.accumulation)`.
+ */
+export function ddpoVariantLabel(options: Partial<DdpoOptions> = {}, accumulation = 1): string {
+  const parsed = ddpoOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    throw new Error(`ddpoVariantLabel: invalid options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ')}`);
+  }
+  if (!Number.isSafeInteger(accumulation) || accumulation < 1) throw new Error(`ddpoVariantLabel: accumulation must be a positive integer, got ${accumulation}`);
+  const o = parsed.data;
+  const spp = `${o.samplesPerPrompt} sample${o.samplesPerPrompt > 1 ? 's' : ''}/prompt`;
+  const adv = !o.perPromptStatTracking
+    ? `${spp}, buffer-normalised advantages`
+    : o.statMinCount <= o.samplesPerPrompt
+      ? `per-prompt advantages over ${spp}`
+      : `${spp}, per-prompt advantages only for a prompt with ${o.statMinCount} rewards, else buffer-normalised`;
+  const span = o.bufferBatches * o.innerEpochs;
+  if (span > accumulation) {
+    const steps = accumulation > 1 ? `${accumulation} per optimizer step` : 'one optimizer step each';
+    const epochs = o.innerEpochs > 1 ? ` × ${o.innerEpochs} inner epochs` : '';
+    const minibatches = `${o.bufferBatches} minibatch${o.bufferBatches > 1 ? 'es' : ''}`;
+    return `DDPO_IS (${minibatches} per rollout buffer${epochs}, ${steps}; clip ${formatClip(o.clipRange)}; ${adv})`;
+  }
+  const why = span === 1 ? 'bufferBatches 1' : `a buffer's ${span} minibatches within ${accumulation % span === 0 ? 'one optimizer step' : 'at most two optimizer steps'}`;
+  return `DDPO_SF-like on-policy (${why}: ratio ${accumulation % span === 0 ? '≡' : 'mostly'} 1; ${adv})`;
+}
 
 interface DdpoBatch {
   /** the minibatch's trajectories */
   tr: Trajectories;
   advantages: number[];
   rewards: number[];
+  /** per row: whether its advantage came from its prompt's own statistics */
+  ownStats: boolean[];
 }
 
 interface DdpoBuffer {
-  /** the buffer's number: it serves micro-batches index · bufferBatches to (index + 1) · bufferBatches − 1 */
+  /** the buffer's number: it serves micro-batches index · span to (index + 1) · span − 1, span = bufferBatches · innerEpochs */
   index: number;
   tr: Trajectories;
   advantages: number[];
   rewards: number[];
+  ownStats: boolean[];
 }
 
 /**
  * What a DDPO run carries between micro-batches: the per-prompt stat tracker and the current rollout
- * buffer (sampled and scored at its first micro-batch, trained on by the next bufferBatches − 1).
+ * buffer (sampled and scored at its first micro-batch, trained on until its last minibatch of its
+ * last inner epoch).
  * Both are in every checkpoint (the buffer's trajectories as tensors, the rest as JSON), so a run
  * resumed inside a buffer trains on the samples the uninterrupted run would.
  */
@@ -325,7 +311,7 @@ export class DdpoState implements MethodState {
       tracker: this.tracker ? this.tracker.entries() : null,
       buffer: b ? {
         index: b.index, prompts: b.tr.prompts, timesteps: b.tr.timesteps, guidanceScale: b.tr.guidanceScale, eta: b.tr.eta, nfe: b.tr.nfe,
-        advantages: b.advantages, rewards: b.rewards,
+        advantages: b.advantages, rewards: b.rewards, ownStats: b.ownStats,
       } : null,
     };
     const tensors: Record<string, Tensor> = b ? { latents: b.tr.latents.clone(), logProbs: b.tr.logProbs.clone(), images: b.tr.images.clone() } : {};
@@ -342,7 +328,8 @@ export class DdpoState implements MethodState {
     const { latents, logProbs, images } = saved.tensors;
     if (!latents || !logProbs || !images) throw new Error('ddpo: the saved rollout buffer lacks its latents, logProbs or images');
     const numbers = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'number');
-    if (!Number.isInteger(b.index) || !numbers(b.timesteps) || !numbers(b.advantages) || !numbers(b.rewards) || !Array.isArray(b.prompts)) {
+    const flags = Array.isArray(b.ownStats) && b.ownStats.every((x) => typeof x === 'boolean');
+    if (!Number.isInteger(b.index) || !numbers(b.timesteps) || !numbers(b.advantages) || !numbers(b.rewards) || !Array.isArray(b.prompts) || !flags) {
       throw new Error('ddpo: the saved rollout buffer is malformed');
     }
     this.buffer = {
@@ -351,7 +338,7 @@ export class DdpoState implements MethodState {
         prompts: b.prompts as string[], timesteps: b.timesteps as number[], latents: latents.clone(), logProbs: logProbs.clone(), images: images.clone(),
         guidanceScale: b.guidanceScale as number, eta: b.eta as number, nfe: b.nfe as number,
       },
-      advantages: b.advantages as number[], rewards: b.rewards as number[],
+      advantages: b.advantages as number[], rewards: b.rewards as number[], ownStats: b.ownStats as boolean[],
     };
   }
 
@@ -370,14 +357,19 @@ export const ddpo: FinetuneMethod<DdpoOptions, DdpoBatch, DdpoState> = {
   needsReward: true,
 
   async init({ options: o }) {
+    if (o.perPromptStatTracking && o.statMinCount > o.statBufferSize) {
+      throw new Error(`ddpo: statMinCount (${o.statMinCount}) exceeds statBufferSize (${o.statBufferSize}): no prompt would ever use its own statistics`);
+    }
     return new DdpoState(o.perPromptStatTracking ? new PerPromptStatTracker(o.statBufferSize, o.statMinCount) : null);
   },
 
   async makeBatch(ctx) {
     const o = ctx.options;
     const st = ctx.state;
-    const index = Math.floor(ctx.position / o.bufferBatches);
-    const j = ctx.position % o.bufferBatches;
+    const span = o.bufferBatches * o.innerEpochs;
+    const index = Math.floor(ctx.position / span);
+    const p = ctx.position % span;
+    const j = p % o.bufferBatches; // the minibatch, the same in every inner epoch
     if (st.buffer?.index !== index) {
       if (st.buffer) disposeTrajectories(st.buffer.tr);
       st.buffer = null;
@@ -392,7 +384,8 @@ export const ddpo: FinetuneMethod<DdpoOptions, DdpoBatch, DdpoState> = {
         // 2.–3. score and normalise over the buffer
         const rewards = await ctx.reward!(tr.images, prompts);
         const advantages = ddpoAdvantages(prompts, rewards, st.tracker, o.advClip);
-        st.buffer = { index, tr, advantages, rewards };
+        const ownStats = prompts.map((q) => st.tracker?.hasOwnStats(q) ?? false);
+        st.buffer = { index, tr, advantages, rewards, ownStats };
       } catch (e) {
         disposeTrajectories(tr);
         throw e;
@@ -401,9 +394,10 @@ export const ddpo: FinetuneMethod<DdpoOptions, DdpoBatch, DdpoState> = {
     const b = st.buffer!;
     const per = ctx.batchSize * o.samplesPerPrompt;
     const rows = Array.from({ length: per }, (_, i) => j * per + i);
-    const batch = { tr: selectTrajectories(b.tr, rows), advantages: rows.map((r) => b.advantages[r]!), rewards: rows.map((r) => b.rewards[r]!) };
-    if (j === o.bufferBatches - 1) {
-      // the buffer's last minibatch: nothing of it is kept past this step
+    const pick = <T>(v: T[]) => rows.map((r) => v[r]!);
+    const batch = { tr: selectTrajectories(b.tr, rows), advantages: pick(b.advantages), rewards: pick(b.rewards), ownStats: pick(b.ownStats) };
+    if (p === span - 1) {
+      // the buffer's last minibatch of its last inner epoch: nothing of it is kept past this step
       disposeTrajectories(b.tr);
       st.buffer = null;
     }
@@ -419,7 +413,9 @@ export const ddpo: FinetuneMethod<DdpoOptions, DdpoBatch, DdpoState> = {
       loss: r.loss,
       logs: {
         rewardMean: mean, rewardBest: Math.max(...b.rewards), rewardWorst: Math.min(...b.rewards),
-        clipFraction: r.logs.clipFraction, approxKl: r.logs.approxKl, advantageMean: r.logs.advantageMean,
+        clipFraction: r.logs.clipFraction, ratioDeviationMean: r.logs.meanRatioDeviation, ratioDeviationMax: r.logs.maxRatioDeviation,
+        approxKl: r.logs.approxKl, advantageMean: r.logs.advantageMean,
+        ownStatsFraction: b.ownStats.filter(Boolean).length / b.ownStats.length,
       },
     };
   },

@@ -27,7 +27,9 @@ test('DDPO through the loop: finite PPO losses, reward logs, NFE = B·S rolled o
   const base = await saveTinyBase(0, { size: 8 });
   const B = 3;
   const out = tempDir('ddpo');
-  const { summary } = await finetune({ method: 'ddpo', reward: 'toy-redness', base, out, store: join(out, 's.sqlite'), steps: 2, batch: B, lr: 1e-4 }, quiet);
+  // one sample per prompt, one minibatch per buffer (the defaults' DDPO_IS: test/train/methods/ddpo.test.ts)
+  const onPolicy = { bufferBatches: 1, samplesPerPrompt: 1 };
+  const { summary } = await finetune({ method: 'ddpo', reward: 'toy-redness', base, out, store: join(out, 's.sqlite'), steps: 2, batch: B, lr: 1e-4, ...onPolicy }, quiet);
   const rows = readJsonl(join(out, 'metrics.jsonl'));
   for (const r of rows) {
     assert.ok(Number.isFinite(r.loss) && Number.isFinite(r.rewardMean) && Number.isFinite(r.clipFraction));
@@ -37,7 +39,7 @@ test('DDPO through the loop: finite PPO losses, reward logs, NFE = B·S rolled o
   assert.equal(summary.trainingNfe, 2 * (B * 4 + B * 3));
   // bufferBatches 2: step 1 samples 2B trajectories and trains on the first B, step 2 on the others
   const out2 = tempDir('ddpo-buf');
-  await finetune({ method: 'ddpo', reward: 'toy-redness', base, out: out2, store: join(out2, 's.sqlite'), steps: 2, batch: B, lr: 1e-3, bufferBatches: 2 }, quiet);
+  await finetune({ method: 'ddpo', reward: 'toy-redness', base, out: out2, store: join(out2, 's.sqlite'), steps: 2, batch: B, lr: 1e-3, bufferBatches: 2, samplesPerPrompt: 1 }, quiet);
   const [s1, s2] = readJsonl(join(out2, 'metrics.jsonl'));
   assert.equal(s1!.nfe, 2 * B * 4 + B * 3);
   assert.equal(s2!.nfe, B * 3);

@@ -1,11 +1,20 @@
+// DDPO (src/train/methods/ddpo.ts): trajectories and their log-densities, PPO's clipped objective,
+// per-prompt advantages, the gradient's direction, a short run that raises a toy reward, and the
+// method through the loop at its defaults (DDPO_IS: the ratio leaves 1 after a buffer's first
+// optimizer step and gets clipped; per-prompt statistics) against bufferBatches 1 (ratio ≡ 1).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as torch from '../../../src/torch/index.js';
 import { TextToImageModel } from '../../../src/models/t2i.js';
 import { noiseSchedule, makeModelScheduler } from '../../../src/models/generate.js';
 import { makeScheduler } from '../../../src/diffusion/index.js';
 import { AdamW } from '../../../src/optim/index.js';
-import { ddpoLoss, ddpoAdvantages, ppoClippedLoss, PerPromptStatTracker } from '../../../src/train/methods/ddpo.js';
+import { ddpoLoss, ddpoAdvantages, ppoClippedLoss, PerPromptStatTracker, ddpoVariantLabel, DDPO_DEFAULTS } from '../../../src/train/methods/ddpo.js';
+import { finetune, type FinetuneInput } from '../../../src/train/loop.js';
+import { readJsonl } from '../../../src/util/jsonl.js';
+import { registerToyRewards, saveTinyBase, tempDir } from '../finetune-helpers.js';
 import {
   sampleTrajectories, selectTrajectories, disposeTrajectories, trainedSteps, stochasticSteps, transitionsAt, transitionLogProb, guidanceText,
 } from '../../../src/train/rollout.js';
@@ -13,6 +22,7 @@ import { tinyConfig } from '../../helpers/tiny-model.js';
 import { PROMPTS, colourModel, redness, sampleRedness } from './baseline-helpers.js';
 
 torch.setNumThreads(1); // a long job shares this machine; the model is tiny
+registerToyRewards();
 
 /** The model's sampler (DDIM, trailing spacing, ᾱ_prev = 1 at the last step), run at η = 1. */
 function ddpoScheduler(m: TextToImageModel) {
@@ -66,6 +76,8 @@ test('PPO clipping bounds the objective: golden values and zero gradient where c
   const wantGrad = [0, -0.5, 1.5, 0, -2].map((v) => v / 5);
   Array.from(g!.toFloat32Array()).forEach((v, i) => assert.ok(Math.abs(v - wantGrad[i]!) < 1e-5, `grad ${i}: ${v} vs ${wantGrad[i]}`));
   assert.ok(Math.abs(r.clipFraction - 4 / 5) < 1e-6);
+  assert.ok(Math.abs(r.meanRatioDeviation - 0.4) < 1e-6, `mean |ρ − 1| ${r.meanRatioDeviation}`);
+  assert.ok(Math.abs(r.maxRatioDeviation - 0.5) < 1e-6);
   // the objective −L never exceeds A(1 + ε) for A > 0, however large ρ grows
   for (const big of [2, 10, 1e3]) {
     const lp = torch.tensor([Math.log(big)]);
@@ -95,6 +107,9 @@ test('advantages: per-prompt statistics once a prompt has minCount rewards, else
   assert.equal(adv[0], 5);
   assert.ok(adv[1]! < 0 && adv[1]! > -5);
   assert.throws(() => ddpoAdvantages(['p', 'q'], [1, NaN], null), /reward 1 .* is NaN/);
+  assert.equal(tr.hasOwnStats('a'), true);
+  assert.equal(tr.hasOwnStats('b'), false);
+  assert.throws(() => new PerPromptStatTracker(4, 5), /minCount \(5\) exceeds bufferSize \(4\)/);
 });
 
 test('DDPO: the ratio is 1 before the first update, and the loss then is −mean(A)', () => {
@@ -178,4 +193,100 @@ test('DDPO raises its reward (redness) on the tiny colour model in a short run',
   assert.ok(end > start + 0.1, `redness ${start.toFixed(4)} → ${end.toFixed(4)}`);
   m.dispose();
   schedule.dispose();
+});
+
+// ------------------------------------------------------------------ the method through the loop
+
+const quiet = { progress: false, log: () => {} };
+/** float noise of a recomputed log p (the file header of ddpo.ts): a ratio this close to 1 is 1 */
+const RATIO_NOISE = 2e-5;
+
+async function ddpoRun(label: string, base: string, steps: number, options: Record<string, unknown>): Promise<Record<string, number>[]> {
+  const out = tempDir(label);
+  const cfg: FinetuneInput = { method: 'ddpo', reward: 'toy-redness', base, out, store: join(out, 's.sqlite'), seed: 3, steps, batch: 2, lr: 1e-3, ...options };
+  await finetune(cfg, quiet);
+  return readJsonl(join(out, 'metrics.jsonl')) as Record<string, number>[];
+}
+
+test('DDPO at its defaults is DDPO_IS: over a buffer\'s minibatches the ratio leaves 1 after the first optimizer step and gets clipped; advantages per prompt', async (t) => {
+  const base = await saveTinyBase(4, { size: 8 });
+  const B = 2;
+  const { bufferBatches: M, samplesPerPrompt: spp, statMinCount } = DDPO_DEFAULTS;
+  assert.ok(M > 1 && spp >= statMinCount && statMinCount > 1, 'the defaults: several minibatches per buffer, enough samples per prompt');
+  const rows = await ddpoRun('ddpo-is', base, M, {});
+  assert.equal(rows.length, M);
+  t.diagnostic(rows.map((r) => `step ${r.step}: clip ${r.clipFraction!.toFixed(3)}, mean |ρ−1| ${r.ratioDeviationMean!.toExponential(2)}, max ${r.ratioDeviationMax!.toExponential(2)}`).join('; '));
+  // the tiny base samples with S = 4, guidance 1; the last step (σ = 0) is not trained: 3 steps recomputed
+  rows.forEach((r, i) => assert.equal(r.nfe, (i === 0 ? M * B * spp * 4 : 0) + B * spp * 3, `step ${r.step} NFE`));
+  // the buffer's first minibatch is trained by the policy that sampled it: ρ = 1
+  assert.ok(rows[0]!.ratioDeviationMax! < RATIO_NOISE, `step 1: max |ρ − 1| ${rows[0]!.ratioDeviationMax}`);
+  assert.equal(rows[0]!.clipFraction, 0);
+  // every later minibatch is trained after optimizer steps its samples did not see
+  for (const r of rows.slice(1)) {
+    assert.ok(r.ratioDeviationMean! > 10 * RATIO_NOISE, `step ${r.step}: mean |ρ − 1| ${r.ratioDeviationMean} (the policy moved)`);
+    assert.ok(r.clipFraction! > 0, `step ${r.step}: some ratios leave [1 − ε, 1 + ε] (clip fraction ${r.clipFraction})`);
+  }
+  // every prompt has samplesPerPrompt ≥ statMinCount rewards: all advantages are per prompt, and a
+  // minibatch holds whole prompts, so its advantages average to 0 (they would not over the buffer)
+  for (const r of rows) {
+    assert.equal(r.ownStatsFraction, 1, `step ${r.step}: rows normalised by their own prompt`);
+    assert.ok(Math.abs(r.advantageMean!) < 1e-6, `step ${r.step}: mean advantage ${r.advantageMean}`);
+  }
+  assert.match(ddpoVariantLabel(), /^DDPO_IS \(/);
+});
+
+test('DDPO with bufferBatches 1 is on-policy: the ratio stays 1 and nothing is clipped; a second inner epoch moves it', async () => {
+  const base = await saveTinyBase(4, { size: 8 });
+  const onPolicy = { bufferBatches: 1 };
+  for (const r of await ddpoRun('ddpo-sf', base, 3, onPolicy)) {
+    assert.ok(r.ratioDeviationMax! < RATIO_NOISE, `step ${r.step}: max |ρ − 1| ${r.ratioDeviationMax}`);
+    assert.equal(r.clipFraction, 0);
+  }
+  assert.match(ddpoVariantLabel(onPolicy), /^DDPO_SF-like on-policy \(bufferBatches 1: ratio ≡ 1/);
+  // one minibatch per buffer, two inner epochs: the second pass trains the same samples after a step
+  const twoEpochs = { bufferBatches: 1, innerEpochs: 2 };
+  const [e1, e2] = await ddpoRun('ddpo-epochs', base, 2, twoEpochs);
+  assert.ok(e1!.ratioDeviationMax! < RATIO_NOISE);
+  assert.ok(e2!.ratioDeviationMean! > 10 * RATIO_NOISE, `second inner epoch: mean |ρ − 1| ${e2!.ratioDeviationMean}`);
+  assert.equal(e2!.nfe, 2 * 4 * 3); // no new samples: B · samplesPerPrompt rows × 3 recomputed steps
+  assert.match(ddpoVariantLabel(twoEpochs), /^DDPO_IS \(1 minibatch per rollout buffer × 2 inner epochs, one optimizer step each/);
+});
+
+test('ddpoVariantLabel names what the options run; bad options are refused by name', async () => {
+  assert.equal(
+    ddpoVariantLabel(),
+    'DDPO_IS (4 minibatches per rollout buffer, one optimizer step each; clip 1e-4; per-prompt advantages over 4 samples/prompt)',
+  );
+  assert.equal(
+    ddpoVariantLabel({ bufferBatches: 1, samplesPerPrompt: 1, statMinCount: 16 }),
+    'DDPO_SF-like on-policy (bufferBatches 1: ratio ≡ 1; 1 sample/prompt, per-prompt advantages only for a prompt with 16 rewards, else buffer-normalised)',
+  );
+  // gradient accumulation over a whole buffer takes one optimizer step per buffer: on-policy again
+  assert.match(ddpoVariantLabel({}, 4), /^DDPO_SF-like on-policy \(a buffer's 4 minibatches within one optimizer step: ratio ≡ 1/);
+  assert.match(ddpoVariantLabel({}, 2), /^DDPO_IS \(4 minibatches per rollout buffer, 2 per optimizer step/);
+  assert.match(ddpoVariantLabel({ perPromptStatTracking: false }), /4 samples\/prompt, buffer-normalised advantages\)$/);
+  assert.throws(() => ddpoVariantLabel({ bufferBatches: 0 }), /ddpoVariantLabel: invalid options: bufferBatches/);
+  assert.throws(() => ddpoVariantLabel({ bufferBatch: 2 } as never), /ddpoVariantLabel: invalid options: .*bufferBatch/);
+  assert.throws(() => ddpoVariantLabel({}, 0), /accumulation must be a positive integer/);
+  // a tracker that could never use a prompt's own statistics is refused before the run
+  const base = await saveTinyBase(4, { size: 8 });
+  await assert.rejects(ddpoRun('ddpo-bad', base, 1, { statMinCount: 20 }), /ddpo: statMinCount \(20\) exceeds statBufferSize \(16\)/);
+});
+
+test('DDPO resumed inside a buffer\'s second inner epoch ends with the weights of an uninterrupted run', async () => {
+  const base = await saveTinyBase(5, { size: 8 });
+  const cfg = (out: string): FinetuneInput => ({
+    method: 'ddpo', reward: 'toy-redness', base, out, store: join(out, 's.sqlite'), seed: 2, steps: 4, batch: 2, lr: 1e-3,
+    checkpointEvery: 100, bufferBatches: 2, innerEpochs: 2,
+  });
+  const whole = tempDir('ddpo-epochs-whole');
+  await finetune(cfg(whole), quiet);
+  const cut = tempDir('ddpo-epochs-cut');
+  const ac = new AbortController();
+  // stopped after step 3: the buffer's first minibatch of its second inner epoch is done, its last is not
+  await assert.rejects(finetune(cfg(cut), { ...quiet, signal: ac.signal, onStep: (s) => s.step === 3 && ac.abort() }), (e: Error) => e.name === 'AbortError');
+  await finetune(cfg(cut), { ...quiet, resume: true });
+  assert.ok(readFileSync(join(whole, 'model.safetensors')).equals(readFileSync(join(cut, 'model.safetensors'))));
+  const rows = readJsonl(join(cut, 'metrics.jsonl')) as Record<string, number>[];
+  assert.equal(rows.at(-1)!.nfe, 2 * 4 * 3, 'the resumed step trained the saved buffer (no new samples)');
 });
