@@ -1,5 +1,5 @@
 // A self-contained HTML report (no scripts, no external files but the images beside it): metric
-// tables, line charts as inline SVG, and image grids. Used by `sharpen demo` and the benchmarks.
+// tables, line charts as inline SVG, and image grids. Used by `sharpen demo`, `sharpen paper` and the benchmarks.
 
 export interface Series {
   name: string;
@@ -23,7 +23,9 @@ export type ReportBlock =
   | { kind: 'chart'; series: Series[]; options: ChartOptions }
   | { kind: 'images'; items: { src: string; caption: string }[] }
   | { kind: 'pairs'; left: string; right: string; rows: PairRow[]; caption?: string }
-  | { kind: 'code'; text: string };
+  | { kind: 'code'; text: string }
+  /** an SVG document rendered elsewhere (e.g. a vega-lite chart), inlined as it is */
+  | { kind: 'svg'; svg: string; caption?: string };
 
 /** One row of a 'pairs' block: two images of the same prompt (e.g. base and fine-tuned on the same
  *  initial noise), each with its score; the row shows the prompt in full and right − left, signed. */
@@ -150,6 +152,8 @@ export function renderReport(title: string, blocks: ReportBlock[]): string {
           .join('')}</div>`;
       case 'pairs':
         return pairsTable(b);
+      case 'svg':
+        return `<figure class="chart">${b.svg}${b.caption ? `<figcaption>${escapeHtml(b.caption)}</figcaption>` : ''}</figure>`;
     }
   });
   return `<!doctype html>
@@ -161,6 +165,7 @@ td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 caption { caption-side: bottom; font-size: 0.9em; color: #555; padding-top: 4px; }
 .images { display: flex; flex-wrap: wrap; gap: 16px; }
+figure.chart { display: inline-block; margin: 8px; vertical-align: top; }
 figure { margin: 0; } figure img { image-rendering: pixelated; max-width: 520px; }
 table.pairs td { vertical-align: middle; text-align: center; }
 table.pairs td.prompt { text-align: left; max-width: 380px; }

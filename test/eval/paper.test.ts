@@ -1,0 +1,111 @@
+// `sharpen paper --profile tiny` end to end: a run killed midway (SIGKILL of the CLI process) and run
+// again finishes the plan without recomputing a finished cell; then every row of Table 1, every cell
+// of Tables 2–3, every reward of Figures 3/9 and every chart is in the report and its data.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { runPaper } from '../../src/eval/paper/run.js';
+import { PROFILES, resolveProfile } from '../../src/eval/paper/profiles.js';
+import { cellKey, canonicalJson } from '../../src/eval/paper/cells.js';
+import { tempDir } from '../train/finetune-helpers.js';
+
+const CHARTS = [
+  'table2-n', 'table3-m', 'fig5-score-nfe', 'fig6-reward',
+  ...['sft', 'rlhf'].flatMap((g) => ['loss-step', 'loss-time', 'heldout-step', 'heldout-time'].map((k) => `fig4-${g}-${k}`)),
+];
+
+function resultFiles(out: string): Map<string, number> {
+  const dir = join(out, 'cells');
+  if (!existsSync(dir)) return new Map();
+  return new Map(readdirSync(dir).filter((k) => existsSync(join(dir, k, 'result.json'))).map((k) => [k, statSync(join(dir, k, 'result.json')).mtimeMs]));
+}
+
+/** Starts `sharpen paper --profile tiny` and SIGKILLs it once `cells` results exist. */
+async function killAfter(args: string[], out: string, cells: number): Promise<void> {
+  const child = spawn(process.execPath, ['bin/sharpen.js', 'paper', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, OMP_NUM_THREADS: '1' } });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  for (;;) {
+    if (resultFiles(out).size >= cells) break;
+    const code = await Promise.race([exited, new Promise<'wait'>((r) => setTimeout(() => r('wait'), 100))]);
+    if (code !== 'wait') assert.fail(`sharpen paper ended (code ${code}) before ${cells} cells were done:\n${stderr}`);
+  }
+  child.kill('SIGKILL');
+  await exited;
+}
+
+test('paper --profile tiny: killed and resumed, it recomputes no finished cell; every row, cell and chart is in the report', { timeout: 600_000 }, async () => {
+  const dir = tempDir('paper');
+  const out = join(dir, 'out');
+  const args = ['--profile', 'tiny', '--out', out, '--work', join(dir, 'work'), '--store', join(dir, 'store.sqlite')];
+  await killAfter(args, out, 12);
+  const before = resultFiles(out);
+  assert.ok(before.size >= 12);
+
+  const r = await runPaper({ profile: resolveProfile('tiny'), out, work: join(dir, 'work'), store: join(dir, 'store.sqlite'), log: () => {} });
+  assert.deepEqual(r.errors, []);
+  assert.equal(r.done, r.total, 'every cell of the plan is done (or n/a)');
+  for (const key of before.keys()) assert.ok(!r.computed.includes(key), `${key} was finished before the kill and was computed again`);
+  const after = resultFiles(out);
+  for (const [key, mtime] of before) assert.equal(after.get(key), mtime, `${key}/result.json was rewritten`);
+
+  const tables = JSON.parse(readFileSync(join(out, 'tables.json'), 'utf8')) as {
+    table1: { row: string; kind: string; done: number; planned: number; scores: Record<string, { values: number[] }>; notes: string[]; trainingNfe: { values: number[] } | null }[];
+    nm: { variant: string; axis: string; value: number; score: number | null; note: string | null; peakRssMb: number | null }[];
+    rewards: { variant: string; reward: string; scores: Record<string, number | null> }[];
+  };
+  const rows = tables.table1.map((t) => t.row);
+  assert.deepEqual(rows, ['base', 'standard-ft', 'diffusion-dpo', 'ddpo', 'd3po', 'refl-iter', 'sft-sharpening', 'rlhf-sharpening', 'best-of-n', 'zero-order', 'demon', 'free2guide']);
+  for (const t of tables.table1.filter((x) => x.kind !== 'inference')) {
+    assert.equal(t.done, t.planned, `${t.row}: all cells done`);
+    for (const col of ['compositional', 'color', 'complex', 'clip', 'aesthetic', 'preference']) {
+      assert.equal(t.scores[col]!.values.length, 3, `${t.row}: ${col} over 3 seeds`);
+    }
+    if (t.kind === 'training') assert.ok(t.trainingNfe!.values.every((v) => v > 0), `${t.row}: training NFE`);
+  }
+  // an inference-time row has numbers or says why it has none (a budget too small for the tiny sampler)
+  for (const t of tables.table1.filter((x) => x.kind === 'inference')) assert.ok(t.scores.compositional!.values.length === 3 || t.notes.some((n) => n.startsWith('n/a')), t.row);
+
+  assert.equal(tables.nm.length, 20);
+  for (const v of ['sft-sharpening', 'rlhf-sharpening']) {
+    for (const axis of ['n', 'm']) assert.deepEqual(tables.nm.filter((c) => c.variant === v && c.axis === axis).map((c) => c.value), [1, 2, 3, 4, 8]);
+  }
+  for (const c of tables.nm) assert.ok((c.score !== null && c.peakRssMb! > 0) || /n\/a/.test(c.note ?? ''), `${c.variant} ${c.axis}=${c.value}: ${c.note}`);
+  // RLHF-Sharpening needs a winner and a loser: n = 1 is refused, and the report says so
+  assert.match(tables.nm.find((c) => c.variant === 'rlhf-sharpening' && c.value === 1 && c.axis === 'n')!.note!, /n\/a: .*n/);
+
+  assert.deepEqual(tables.rewards.map((x) => `${x.variant}/${x.reward}`), ['sft-sharpening', 'rlhf-sharpening'].flatMap((v) => PROFILES.tiny.rewards.map((w) => `${v}/${w}`)));
+  for (const x of tables.rewards) assert.equal(typeof x.scores.compositional, 'number');
+
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  for (const c of CHARTS) {
+    assert.ok(existsSync(join(out, 'charts', `${c}.svg`)) && existsSync(join(out, 'charts', `${c}.vl.json`)), `chart ${c}`);
+    assert.ok(html.includes(`${c}.svg`), `chart ${c} in the report`);
+  }
+  assert.equal(html.match(/<svg/g)?.length, CHARTS.length, 'every chart inline');
+  const withImages = tables.table1.filter((t) => t.scores.compositional!.values.length > 0).length + tables.rewards.length;
+  assert.equal(html.match(/src="data:image\/png;base64,/g)?.length, withImages, 'a grid per Table 1 row with samples and per reward, inline');
+  for (const h of ['Table 1', 'Tables 2–3', 'Figures 3 and 9', 'Figure 4', 'Figure 5', 'Figure 6', 'Commands and configs', 'Machine and software']) assert.ok(html.includes(h), h);
+  assert.ok(!/src="(?!data:)/.test(html), 'no external image');
+});
+
+test('cell keys: equal configurations share a key whatever the key order; another value is another cell', () => {
+  const a = { kind: 'train' as const, config: { method: 'standard-ft', lr: 1e-4, seed: 0 } };
+  const b = { kind: 'train' as const, config: { seed: 0, lr: 1e-4, method: 'standard-ft' } };
+  assert.equal(canonicalJson(a), canonicalJson(b));
+  assert.equal(cellKey(a), cellKey(b));
+  assert.notEqual(cellKey(a), cellKey({ ...a, config: { ...a.config, seed: 1 } }));
+});
+
+test('profiles: an override of a section merges into it; bad values and unknown profiles are refused by name', () => {
+  const p = resolveProfile('quick', { test: { perCategory: 5 } });
+  assert.equal(p.test.perCategory, 5);
+  assert.equal(p.test.imagesPerPrompt, PROFILES.quick.test.imagesPerPrompt);
+  assert.throws(() => resolveProfile('huge'), /unknown profile 'huge' \(accepted: tiny, quick, full\)/);
+  assert.throws(() => resolveProfile('tiny', { seeds: 2 }), /seeds/);
+  assert.throws(() => resolveProfile('tiny', { steps: 'many' }), /steps/);
+  assert.throws(() => resolveProfile('tiny', { bogus: 1 }), /bogus/);
+});
