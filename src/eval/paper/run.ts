@@ -86,9 +86,15 @@ async function execute(spec: CellSpec, f: CellFolders, isolate: boolean, log: (m
     const child = fork(worker, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let settled = false;
     child.on('message', (m: { result?: CellResult; error?: string; log?: string }) => {
-      if (m.log !== undefined) log(m.log);
-      else if (m.result) [settled] = [true, resolve(m.result)];
-      else if (m.error !== undefined) [settled] = [true, reject(new Error(m.error))];
+      if (m.log !== undefined) {
+        log(m.log);
+      } else if (m.result) {
+        settled = true;
+        resolve(m.result);
+      } else if (m.error !== undefined) {
+        settled = true;
+        reject(new Error(m.error));
+      }
     });
     child.on('exit', (code, signal) => {
       if (!settled) reject(new Error(`the cell's process ended (${signal ?? `exit code ${code}`}) without a result`));
