@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { LoopConfigSchema, resolveFinetuneConfig } from '../../train/finetune-config.js';
+import { ddpoVariantLabel } from '../../train/methods/ddpo.js';
 import { cellKey, type CellResult, type CellSpec, type EvalSpec, type ModelRef, type TrainSpec } from './cells.js';
 import type { Profile } from './profiles.js';
 
@@ -24,6 +25,8 @@ export interface TrainingRow {
   method: string;
   /** the reward it trains with (refl-iter: its differentiable reward) */
   trainedWith: string;
+  /** what the row runs, where its name does not say it (DDPO: DDPO_IS or on-policy) */
+  label?: string;
   config: Record<string, unknown>;
 }
 
@@ -77,7 +80,7 @@ export function trainingRows(ctx: PlanContext): TrainingRow[] {
   return [
     { row: 'standard-ft', method: 'standard-ft', trainedWith: 'denoising loss', config: { method: 'standard-ft' } },
     { row: 'diffusion-dpo', method: 'diffusion-dpo', trainedWith: 'compositional', config: { method: 'diffusion-dpo', reward: 'compositional' } },
-    { row: 'ddpo', method: 'ddpo', trainedWith: 'compositional', config: { method: 'ddpo', reward: 'compositional' } },
+    { row: 'ddpo', method: 'ddpo', trainedWith: 'compositional', config: { method: 'ddpo', reward: 'compositional' }, label: ddpoVariantLabel({}) },
     { row: 'd3po', method: 'd3po', trainedWith: 'compositional', config: { method: 'd3po', reward: 'compositional' } },
     { row: 'refl-iter', method: 'refl-iter', trainedWith: 'clip (differentiable)', config: { method: 'refl-iter', reflReward: 'clip' } },
     { row: 'sft-sharpening', method: 'sft-sharpening', trainedWith: 'compositional', config: { method: 'sft-sharpening', reward: 'compositional', ...sharpening } },

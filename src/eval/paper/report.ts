@@ -79,7 +79,7 @@ function table1Block(ctx: PlanContext, rows: Table1Row[]): ReportBlock {
     kind: 'table',
     columns: ['row', 'trained with', 'setting', 'steps', ...cols, 'training s', 'training NFE', 'NFE / image', 'cells'],
     rows: rows.map((r) => [
-      r.row, r.trainedWith, r.setting, r.steps ?? '—', ...cols.map((c) => formatOverSeeds(r.scores[c], digitsFor(c))),
+      r.label ? `${r.row}: ${r.label}` : r.row, r.trainedWith, r.setting, r.steps ?? '—', ...cols.map((c) => formatOverSeeds(r.scores[c], digitsFor(c))),
       formatOverSeeds(r.trainingSec, 1), formatOverSeeds(r.trainingNfe, 0), r.nfePerImage ?? '—', `${r.done}/${r.planned}`,
     ]),
     caption: `Test prompts (${ctx.profile.test.perCategory} per category × ${ctx.profile.test.imagesPerPrompt}); mean ± 95 % half-width over seeds: training seeds for the training rows (each sampled with the noises of its seed), noise seeds for the base and the inference-time rows. Training rows share the training NFE of rlhf-sharpening at ${ctx.profile.steps} steps (steps capped at ${ctx.profile.maxStepsFactor}×).`,
@@ -175,7 +175,7 @@ function summaryMarkdown(ctx: PlanContext, rows: Table1Row[], grid: ReturnType<t
   const lines = [
     `| row | trained with | ${cols.join(' | ')} | training s | NFE / image |`,
     `|---|---|${cols.map(() => '---').join('|')}|---|---|`,
-    ...rows.map((r) => `| ${r.row} | ${r.trainedWith} | ${cols.map((c) => formatOverSeeds(r.scores[c], digitsFor(c))).join(' | ')} | ${formatOverSeeds(r.trainingSec, 1)} | ${r.nfePerImage ?? '—'} |`),
+    ...rows.map((r) => `| ${r.label ? `${r.row}: ${r.label}` : r.row} | ${r.trainedWith} | ${cols.map((c) => formatOverSeeds(r.scores[c], digitsFor(c))).join(' | ')} | ${formatOverSeeds(r.trainingSec, 1)} | ${r.nfePerImage ?? '—'} |`),
     '',
     '| variant | setting | compositional (test) | training s | peak memory MiB |',
     '|---|---|---|---|---|',

@@ -18,6 +18,8 @@ export interface OverSeeds {
 
 export interface Table1Row {
   row: string;
+  /** what the row runs, where its name does not say it */
+  label: string | null;
   kind: 'base' | 'training' | 'inference';
   trainedWith: string;
   /** the tuned learning rate, or the NFE budget of an inference-time method */
@@ -83,7 +85,7 @@ export function table1(plan: Plan, ctx: PlanContext): Table1Row[] {
   const count = (cells: Planned[]) => ({ done: cells.filter((c) => ['done', 'na'].includes(cellState(ctx, c))).length, planned: cells.length });
   const baseEvals = plan.base.map((c) => evalOf(ctx, c));
   rows.push({
-    row: 'base', kind: 'base', trainedWith: '—', setting: `${ctx.plainNfe} NFE`, scores: scoresOf(ctx, baseEvals), trainingSec: null, trainingNfe: null, steps: null,
+    row: 'base', label: null, kind: 'base', trainedWith: '—', setting: `${ctx.plainNfe} NFE`, scores: scoresOf(ctx, baseEvals), trainingSec: null, trainingNfe: null, steps: null,
     nfePerImage: baseEvals.find((e) => e)?.nfePerImage ?? null, ...count(plan.base), notes: notesOf(ctx, plan.base),
   });
   for (const r of plan.rows) {
@@ -92,7 +94,7 @@ export function table1(plan: Plan, ctx: PlanContext): Table1Row[] {
     const evals = seeds.map((s) => evalOf(ctx, s.test));
     const cells = seeds.flatMap((s) => [s.train, s.test]);
     rows.push({
-      row: r.row, kind: 'training', trainedWith: r.trainedWith, setting: plan.best[r.row] != null ? `lr ${plan.best[r.row]}` : 'lr: tuning',
+      row: r.row, label: r.label ?? null, kind: 'training', trainedWith: r.trainedWith, setting: plan.best[r.row] != null ? `lr ${plan.best[r.row]}` : 'lr: tuning',
       scores: scoresOf(ctx, evals), trainingSec: overSeeds(trains.map((t) => t.summary.wallClockSec)), trainingNfe: overSeeds(trains.map((t) => t.summary.trainingNfe)),
       steps: plan.steps[r.row] ?? null, nfePerImage: evals.find((e) => e)?.nfePerImage ?? null, ...count(cells), notes: notesOf(ctx, cells),
     });
@@ -101,7 +103,7 @@ export function table1(plan: Plan, ctx: PlanContext): Table1Row[] {
     const cells = plan.search[m]!;
     const evals = cells.map((c) => evalOf(ctx, c));
     rows.push({
-      row: m, kind: 'inference', trainedWith: 'compositional (verifier)', setting: `${ctx.plainNfe * ctx.profile.searchMultiplier} NFE budget`,
+      row: m, label: null, kind: 'inference', trainedWith: 'compositional (verifier)', setting: `${ctx.plainNfe * ctx.profile.searchMultiplier} NFE budget`,
       scores: scoresOf(ctx, evals), trainingSec: null, trainingNfe: null, steps: null, nfePerImage: evals.find((e) => e)?.nfePerImage ?? null,
       ...count(cells), notes: notesOf(ctx, cells),
     });
