@@ -8,7 +8,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runPaper } from '../../src/eval/paper/run.js';
 import { PROFILES, resolveProfile } from '../../src/eval/paper/profiles.js';
-import { cellKey, canonicalJson } from '../../src/eval/paper/cells.js';
+import { cellKey, canonicalJson, type CellResult, type EvalCellResult } from '../../src/eval/paper/cells.js';
+import { buildPlan, planCells, readRecipe, type PlanContext } from '../../src/eval/paper/plan.js';
+import type { FinetuneSummary } from '../../src/train/finetune-config.js';
 import { tempDir } from '../train/finetune-helpers.js';
 
 const CHARTS = [
@@ -108,4 +110,35 @@ test('profiles: an override of a section merges into it; bad values and unknown 
   assert.throws(() => resolveProfile('tiny', { seeds: 2 }), /seeds/);
   assert.throws(() => resolveProfile('tiny', { steps: 'many' }), /steps/);
   assert.throws(() => resolveProfile('tiny', { bogus: 1 }), /bogus/);
+});
+
+test('plan: equal training NFE from the probes, the best val rate over seeds (seed 0 is the tuning run), pending until known', () => {
+  const profile = resolveProfile('tiny', { steps: 10, maxStepsFactor: 3 });
+  const results = new Map<string, CellResult>();
+  const ctx: PlanContext = {
+    profile, base: 'b', plainNfe: 4, folder: 'f', recipe: readRecipe(), metrics: ['clip'], rewards: ['compositional', 'clip'],
+    result: (k) => results.get(k) ?? null,
+  };
+  const train = (nfePerStep: number): CellResult => ({ kind: 'train', summary: { steps: 2, trainingNfe: 2 * nfePerStep } as FinetuneSummary, peakRssMb: 1, memoryScope: 'shared' });
+  const evalResult = (mean: number): CellResult => ({ kind: 'eval', mean, categories: {} as EvalCellResult['categories'], metrics: {}, nfePerImage: 4, images: 6, wallClockSec: 1, peakRssMb: 1, memoryScope: 'shared' });
+  let plan = buildPlan(ctx);
+  const others = plan.rows.filter((r) => r.row !== 'rlhf-sharpening');
+  assert.ok(others.every((r) => plan.tuning[r.row]!.every((t) => 'pending' in t.train)), 'tuning waits for the probes');
+  assert.ok(plan.tuning['rlhf-sharpening']!.every((t) => 'key' in t.train), 'the reference recipe runs its own steps');
+  const nfe: Record<string, number> = { 'rlhf-sharpening': 100, 'standard-ft': 10, ddpo: 500 };
+  for (const r of plan.rows) results.set((plan.probes[r.row] as { key: string }).key, train(nfe[r.row] ?? 50));
+  plan = buildPlan(ctx);
+  assert.equal(plan.steps['rlhf-sharpening'], 10);
+  assert.equal(plan.steps.ddpo, 2, '1000 NFE at 500 a step');
+  assert.equal(plan.steps['standard-ft'], 30, '100 steps would match; capped at 3 × 10');
+  const tuning = plan.tuning.ddpo!;
+  assert.ok(plan.seeds.ddpo!.every((s) => 'pending' in s.train), 'seeds wait for the tuning');
+  tuning.forEach((t, i) => results.set((t.val as { key: string }).key, evalResult(i === 1 ? 0.9 : 0.1)));
+  plan = buildPlan(ctx);
+  assert.equal(plan.best.ddpo, profile.lrs[1]);
+  assert.equal((plan.seeds.ddpo![0]!.train as { key: string }).key, (tuning[1]!.train as { key: string }).key, 'seed 0 is the tuning run');
+  const seedKeys = plan.seeds.ddpo!.map((s) => (s.train as { key: string }).key);
+  assert.equal(new Set(seedKeys).size, profile.seeds);
+  const cells = planCells(plan);
+  assert.equal(new Set(cells.filter((c) => 'key' in c).map((c) => (c as { key: string }).key)).size, cells.filter((c) => 'key' in c).length, 'each cell once');
 });
