@@ -24,6 +24,20 @@ interface DistAddon {
 }
 const D = N as unknown as DistAddon;
 
+/** Runs a collective; a lost peer's error says so (the peer's own error is the cause to look at). */
+function collective<T>(op: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    const m = (e as Error).message;
+    if (/Connection (closed|reset) by peer|Broken pipe|Connection refused/i.test(m)) {
+      throw new Error(`${op}: a peer process closed its connection (it has probably failed; its own error is the cause) [${m}]`);
+    }
+    if (/Timed out|timeout|time-out/i.test(m)) throw new Error(`${op}: a peer did not answer within the time-out of ${D.distInfo()?.timeoutMs ?? '?'} ms [${m}]`);
+    throw e;
+  }
+}
+
 export type Backend = 'gloo' | 'nccl';
 export type ReduceOp = 'sum' | 'max' | 'min' | 'product';
 
@@ -102,7 +116,7 @@ export function initProcessGroup(opts: InitOptions = {}): void {
   if (!Number.isSafeInteger(worldSize) || worldSize < 1) throw new Error(`initProcessGroup: worldSize must be an integer ≥ 1, got ${worldSize}`);
   if (!Number.isSafeInteger(rank) || rank < 0 || rank >= worldSize) throw new Error(`initProcessGroup: rank must be an integer in [0, ${worldSize}), got ${rank}`);
   const timeoutMs = opts.timeoutMs ?? timeoutFromEnv();
-  D.distInit(rank, worldSize, opts.masterAddr ?? env!.masterAddr, opts.masterPort ?? env!.masterPort, timeoutMs, backend);
+  collective('initProcessGroup', () => D.distInit(rank, worldSize, opts.masterAddr ?? env!.masterAddr, opts.masterPort ?? env!.masterPort, timeoutMs, backend));
 }
 
 /** Whether this process has joined a process group. */
@@ -145,7 +159,7 @@ function checkSameTensor(t: Tensor, op: string): void {
   meta[1] = BigInt(shape.length);
   shape.forEach((d, i) => (meta[2 + i] = BigInt(d)));
   const mt = fromTypedArray(meta);
-  const all = D.distAllGather(handleOf(mt, op)).map((h) => wrapHandle(h));
+  const all = collective(op, () => D.distAllGather(handleOf(mt, op))).map((h) => wrapHandle(h));
   mt.dispose();
   const describe = (m: BigInt64Array): string => `${DTYPES[Number(m[0])]}[${Array.from(m.slice(2, 2 + Number(m[1]))).join(', ')}]`;
   const mine = describe(meta);
@@ -161,7 +175,7 @@ function checkSameTensor(t: Tensor, op: string): void {
 /** Reduces `t` over every rank, in place (sum by default: average by dividing by the world size). */
 export function allReduce(t: Tensor, op: ReduceOp = 'sum'): void {
   checkSameTensor(t, 'allReduce');
-  D.distAllReduce(handleOf(t, 'allReduce'), op);
+  collective('allReduce', () => D.distAllReduce(handleOf(t, 'allReduce'), op));
 }
 
 /** Copies rank `src`'s `t` into every rank's `t`, in place. */
@@ -169,18 +183,18 @@ export function broadcast(t: Tensor, src = 0): void {
   const size = getWorldSize();
   if (!Number.isSafeInteger(src) || src < 0 || src >= size) throw new Error(`broadcast: src must be a rank in [0, ${size}), got ${src}`);
   checkSameTensor(t, 'broadcast');
-  D.distBroadcast(handleOf(t, 'broadcast'), src);
+  collective('broadcast', () => D.distBroadcast(handleOf(t, 'broadcast'), src));
 }
 
 /** Every rank's `t` (same shape and dtype on each), in rank order. */
 export function allGather(t: Tensor): Tensor[] {
   checkSameTensor(t, 'allGather');
-  return D.distAllGather(handleOf(t, 'allGather')).map((h) => wrapHandle(h));
+  return collective('allGather', () => D.distAllGather(handleOf(t, 'allGather'))).map((h) => wrapHandle(h));
 }
 
 /** Waits until every rank has reached the barrier. */
 export function barrier(): void {
-  D.distBarrier();
+  collective('barrier', () => D.distBarrier());
 }
 
 /** Leaves the process group (a no-op without one). */
