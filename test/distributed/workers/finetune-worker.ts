@@ -16,7 +16,7 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 const r = await finetune(cfg, {
   resume, progress: false, log: () => {},
   onStep: (info) => {
-    if (process.env.STEP_FILE) process.stderr.write(`step ${info.step}\n`);
+    if (process.env.STEP_FILE) process.stderr.write(`rank ${process.env.RANK ?? 0} pid ${process.pid} step ${info.step}\n`);
     if (sleepMs > 0) Atomics.wait(pause, 0, 0, sleepMs);
   },
 });
