@@ -169,3 +169,16 @@ test('a 2-process run killed and resumed ends with the weights of an uninterrupt
     /was written by a run of 2 processes, and this one has 1; resume it with the same number of processes/,
   );
 });
+
+test('data-parallel pretraining: stopped after 3 steps and resumed, it ends with the weights of an uninterrupted 2-process run', async () => {
+  const whole = tempDir('dp-pre-whole');
+  const r = await launch2('pretrain-worker.ts', [whole]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout.trim()), { finished: true, step: 5, dir: join(whole, 'final') });
+  const cut = tempDir('dp-pre-cut');
+  assert.equal((await launch2('pretrain-worker.ts', [cut, '3'])).code, 0);
+  const resumed = await launch2('pretrain-worker.ts', [cut]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.deepEqual(readFileSync(join(cut, 'final', 'model.safetensors')), readFileSync(join(whole, 'final', 'model.safetensors')));
+  assert.equal(JSON.parse(readFileSync(join(cut, 'checkpoints', 'checkpoint-00000005', 'state.json'), 'utf8')).worldSize, 2);
+});
