@@ -209,6 +209,21 @@ export class DataParallel {
   }
 }
 
+/** The byte sizes of the buckets DataParallel makes of tensors of these byte sizes (one dtype). */
+export function bucketSizes(tensorBytes: number[], bucketBytes = DEFAULT_BUCKET_BYTES): number[] {
+  const out: number[] = [];
+  let cur = 0;
+  for (const b of tensorBytes) {
+    if (cur > 0 && cur + b > bucketBytes) {
+      out.push(cur);
+      cur = 0;
+    }
+    cur += b;
+  }
+  if (cur > 0) out.push(cur);
+  return out;
+}
+
 function bytesOf(dtype: string): number {
   return dtype === 'float64' || dtype === 'int64' ? 8 : dtype === 'float16' || dtype === 'bfloat16' || dtype === 'int16' ? 2 : dtype === 'int8' || dtype === 'uint8' || dtype === 'bool' ? 1 : 4;
 }
