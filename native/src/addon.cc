@@ -19,8 +19,9 @@
 #include <string>
 #include <vector>
 
-// distributed.cc: registers the c10d functions (distInit, distAllReduce, …).
+// distributed.cc: registers the c10d functions (distInit, distAllReduce, …); device.cc: setData, setAutocast, isAutocast.
 void sharpenRegisterDistributed(Napi::Env env, Napi::Object exports);
+void sharpenRegisterDevice(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -836,6 +837,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   REG(manualSeed); REG(getRngState); REG(setRngState);
 #undef REG
   sharpenRegisterDistributed(env, exports);
+  sharpenRegisterDevice(env, exports);
   return exports;
 }
 

@@ -217,6 +217,10 @@ export interface NativeAddon {
   detach(a: H): H;
   setGradEnabled(on: boolean): boolean;
   isGradEnabled(): boolean;
+  // devices and mixed precision (native/src/device.cc)
+  setData(t: H, src: H): void;
+  setAutocast(device: string, enabled: boolean, dtype: string): boolean;
+  isAutocast(device: string): boolean;
   // random number generators
   manualSeed(seed: number): void;
   getRngState(device: string | null): ArrayBuffer;
