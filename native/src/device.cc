@@ -22,6 +22,9 @@ namespace {
 #define SHARPEN_AUTOCAST_BY_DEVICE 1
 #endif
 
+// An op: a function of the JS call's arguments (registered with REG below, declared in src/torch/native.ts).
+#define OP(name) Napi::Value op_##name(const Napi::CallbackInfo& info)
+
 at::ScalarType autocastDtype(const std::string& d) {
   if (d == "bfloat16") return at::kBFloat16;
   if (d == "float16") return at::kHalf;
@@ -44,7 +47,7 @@ bool autocastEnabled(bool cuda) {
 
 // setData(t, src): t's data becomes src's (shape, dtype, device), keeping t itself (its handle,
 // requires_grad and identity for the optimizer).
-Napi::Value setData(const Napi::CallbackInfo& info) {
+OP(setData) {
   at::Tensor t = sharpenTensorArg(info.Env(), info[0], "argument 0");
   const at::Tensor src = sharpenTensorArg(info.Env(), info[1], "argument 1");
   t.set_data(src);
@@ -52,7 +55,7 @@ Napi::Value setData(const Napi::CallbackInfo& info) {
 }
 
 // setAutocast(device, enabled, dtype): returns whether it was enabled before; leaving clears the cast cache.
-Napi::Value setAutocast(const Napi::CallbackInfo& info) {
+OP(setAutocast) {
   if (info.Length() < 3 || !info[0].IsString() || !info[1].IsBoolean() || !info[2].IsString()) {
     throw std::runtime_error("setAutocast(device: string, enabled: boolean, dtype: string)");
   }
@@ -77,7 +80,7 @@ Napi::Value setAutocast(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), prev);
 }
 
-Napi::Value isAutocast(const Napi::CallbackInfo& info) {
+OP(isAutocast) {
   if (info.Length() < 1 || !info[0].IsString()) throw std::runtime_error("isAutocast(device: string)");
   return Napi::Boolean::New(info.Env(), autocastEnabled(isCuda(info[0].As<Napi::String>().Utf8Value())));
 }
@@ -101,7 +104,7 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void sharpenRegisterDevice(Napi::Env env, Napi::Object exports) {
-  exports.Set("setData", Napi::Function::New(env, guarded<setData>, "setData", const_cast<char*>("setData")));
-  exports.Set("setAutocast", Napi::Function::New(env, guarded<setAutocast>, "setAutocast", const_cast<char*>("setAutocast")));
-  exports.Set("isAutocast", Napi::Function::New(env, guarded<isAutocast>, "isAutocast", const_cast<char*>("isAutocast")));
+#define REG(name) exports.Set(#name, Napi::Function::New(env, guarded<op_##name>, #name, const_cast<char*>(#name)))
+  REG(setData); REG(setAutocast); REG(isAutocast);
+#undef REG
 }

@@ -38,6 +38,9 @@ using Group = c10d::Backend;
 using Group = c10d::ProcessGroup;
 #endif
 
+// An op: a function of the JS call's arguments (registered with REG below, declared in src/torch/native.ts).
+#define OP(name) Napi::Value op_##name(const Napi::CallbackInfo& info)
+
 struct State {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<Group> group;
@@ -100,7 +103,7 @@ std::shared_ptr<::gloo::transport::Device> glooDevice(const std::string& masterA
 
 // distInit(rank, worldSize, masterAddr, masterPort, timeoutMs, backend): the rendezvous (rank 0
 // serves the TCPStore) and the process group.
-Napi::Value init(const Napi::CallbackInfo& info) {
+OP(distInit) {
   if (state.group) throw DistError("a process group is already initialised (destroyProcessGroup first)");
   const int rank = static_cast<int>(integerArg(info, 0, "rank"));
   const int size = static_cast<int>(integerArg(info, 1, "worldSize"));
@@ -149,7 +152,7 @@ c10d::ReduceOp reduceOp(const std::string& op) {
 }
 
 // distAllReduce(tensor, op): in place.
-Napi::Value allReduce(const Napi::CallbackInfo& info) {
+OP(distAllReduce) {
   std::vector<at::Tensor> ts{sharpenTensorArg(info.Env(), info[0], "tensor")};
   c10d::AllreduceOptions o;
   o.reduceOp = reduceOp(stringArg(info, 1, "op"));
@@ -159,7 +162,7 @@ Napi::Value allReduce(const Napi::CallbackInfo& info) {
 }
 
 // distBroadcast(tensor, src): in place.
-Napi::Value broadcast(const Napi::CallbackInfo& info) {
+OP(distBroadcast) {
   std::vector<at::Tensor> ts{sharpenTensorArg(info.Env(), info[0], "tensor")};
   c10d::BroadcastOptions o;
   o.rootRank = integerArg(info, 1, "src");
@@ -169,7 +172,7 @@ Napi::Value broadcast(const Napi::CallbackInfo& info) {
 }
 
 // distAllGather(tensor): every rank's tensor, in rank order (all of the same shape and dtype).
-Napi::Value allGather(const Napi::CallbackInfo& info) {
+OP(distAllGather) {
   const at::Tensor t = sharpenTensorArg(info.Env(), info[0], "tensor");
   Group& g = group();
   std::vector<at::Tensor> in{t};
@@ -183,7 +186,7 @@ Napi::Value allGather(const Napi::CallbackInfo& info) {
   return arr;
 }
 
-Napi::Value barrier(const Napi::CallbackInfo& info) {
+OP(distBarrier) {
   c10d::BarrierOptions o;
   o.timeout = state.timeout;
   finish(group().barrier(o));
@@ -191,13 +194,13 @@ Napi::Value barrier(const Napi::CallbackInfo& info) {
 }
 
 // distDestroy(): drops the group and the store (their threads end); a no-op without a group.
-Napi::Value destroy(const Napi::CallbackInfo& info) {
+OP(distDestroy) {
   state = State{};
   return info.Env().Undefined();
 }
 
 // distInfo(): null, or the group's rank, size, backend and time-out.
-Napi::Value groupInfo(const Napi::CallbackInfo& info) {
+OP(distInfo) {
   Napi::Env env = info.Env();
   if (!state.group) return env.Null();
   auto o = Napi::Object::New(env);
@@ -209,7 +212,7 @@ Napi::Value groupInfo(const Napi::CallbackInfo& info) {
 }
 
 // distBackends(): the backends this build has.
-Napi::Value backends(const Napi::CallbackInfo& info) {
+OP(distBackends) {
   auto arr = Napi::Array::New(info.Env());
   uint32_t n = 0;
 #ifdef USE_C10D_GLOO
@@ -241,14 +244,8 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void sharpenRegisterDistributed(Napi::Env env, Napi::Object exports) {
-#define DREG(js, fn) exports.Set(js, Napi::Function::New(env, guarded<fn>, js, const_cast<char*>(js)))
-  DREG("distInit", init);
-  DREG("distAllReduce", allReduce);
-  DREG("distBroadcast", broadcast);
-  DREG("distAllGather", allGather);
-  DREG("distBarrier", barrier);
-  DREG("distDestroy", destroy);
-  DREG("distInfo", groupInfo);
-  DREG("distBackends", backends);
-#undef DREG
+#define REG(name) exports.Set(#name, Napi::Function::New(env, guarded<op_##name>, #name, const_cast<char*>(#name)))
+  REG(distInit); REG(distAllReduce); REG(distBroadcast); REG(distAllGather); REG(distBarrier); REG(distDestroy);
+  REG(distInfo); REG(distBackends);
+#undef REG
 }

@@ -184,6 +184,27 @@ export class DataParallel {
     });
   }
 
+  /** Every rank's bytes (of any length), in rank order: the lengths are gathered, then the bytes padded to the longest. */
+  gatherBytes(bytes: Uint8Array): Uint8Array[] {
+    const len = torch.fromTypedArray(new Float64Array([bytes.length]));
+    const lengths = dist.allGather(len).map((t) => {
+      const n = (t.toTypedArray() as Float64Array)[0]!;
+      t.dispose();
+      return n;
+    });
+    len.dispose();
+    const padded = new Uint8Array(Math.max(1, ...lengths));
+    padded.set(bytes);
+    const mine = torch.fromTypedArray(padded);
+    const all = dist.allGather(mine);
+    mine.dispose();
+    return all.map((t, r) => {
+      const a = new Uint8Array(t.toTypedArray() as Uint8Array).slice(0, lengths[r]);
+      t.dispose();
+      return a;
+    });
+  }
+
   /** Waits for every rank. */
   barrier(): void {
     dist.barrier();

@@ -7,22 +7,12 @@
 //
 // This folder is the one place beside src/torch/ that calls the addon: the c10d functions take and
 // return tensor handles, converted here with src/torch/'s internal handleOf and wrapHandle.
-import { N, type H } from '../torch/native.js';
+import { N } from '../torch/native.js';
 import { handleOf, wrapHandle, type Tensor } from '../torch/tensor.js';
 import { fromTypedArray } from '../torch/creation.js';
 import { DTYPES } from '../torch/dtype.js';
 
-interface DistAddon {
-  distInit(rank: number, worldSize: number, masterAddr: string, masterPort: number, timeoutMs: number, backend: string): void;
-  distAllReduce(t: H, op: string): void;
-  distBroadcast(t: H, src: number): void;
-  distAllGather(t: H): H[];
-  distBarrier(): void;
-  distDestroy(): void;
-  distInfo(): { rank: number; worldSize: number; backend: string; timeoutMs: number } | null;
-  distBackends(): string[];
-}
-const D = N as unknown as DistAddon;
+const D = N;
 
 /** Runs a collective; a lost peer's error says so (the peer's own error is the cause to look at). */
 function collective<T>(op: string, fn: () => T): T {
@@ -93,6 +83,22 @@ function timeoutFromEnv(): number {
   return v === undefined ? DEFAULT_TIMEOUT_MS : envInt(process.env, 'SHARPEN_DIST_TIMEOUT_MS', 1);
 }
 
+/**
+ * A worker of `sharpen launch` runs in its own process group (launcher.ts), so it would outlive a
+ * launcher that was killed: it checks its parent every second (between steps) and stops when the
+ * launcher is gone.
+ */
+function watchLauncher(): void {
+  const launcher = Number(process.env.SHARPEN_LAUNCHER_PID);
+  if (!Number.isSafeInteger(launcher) || launcher <= 0 || process.ppid !== launcher) return;
+  setInterval(() => {
+    if (process.ppid !== launcher) {
+      console.error(`distributed: the launcher (pid ${launcher}) is gone; stopping this worker`);
+      process.exit(143);
+    }
+  }, 1000).unref();
+}
+
 /** The backends this build of the addon has ('gloo', and 'nccl' in a CUDA build with NCCL). */
 export function availableBackends(): Backend[] {
   return D.distBackends() as Backend[];
@@ -116,6 +122,7 @@ export function initProcessGroup(opts: InitOptions = {}): void {
   if (!Number.isSafeInteger(worldSize) || worldSize < 1) throw new Error(`initProcessGroup: worldSize must be an integer ≥ 1, got ${worldSize}`);
   if (!Number.isSafeInteger(rank) || rank < 0 || rank >= worldSize) throw new Error(`initProcessGroup: rank must be an integer in [0, ${worldSize}), got ${rank}`);
   const timeoutMs = opts.timeoutMs ?? timeoutFromEnv();
+  watchLauncher();
   collective('initProcessGroup', () => D.distInit(rank, worldSize, opts.masterAddr ?? env!.masterAddr, opts.masterPort ?? env!.masterPort, timeoutMs, backend));
 }
 

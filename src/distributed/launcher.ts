@@ -4,7 +4,9 @@
 // another launcher runs the same. It forwards SIGINT and SIGTERM to every worker; when one worker
 // fails (a non-zero exit or a signal) it stops the others and reports that worker's error with the
 // end of its output. Workers' stdout is passed through; their stderr too, and its last lines are
-// kept for the report.
+// kept for the report. Each worker runs in its own process group, so that a Ctrl-C in the terminal
+// reaches the launcher alone, which passes it on once (a second Ctrl-C would make a fine-tuning
+// worker quit without its checkpoint); a worker whose launcher is gone stops itself (index.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 
@@ -136,7 +138,7 @@ export function launch(o: LaunchOptions): Promise<LaunchResult> {
     for (let local = 0; local < o.nprocPerNode; local++) {
       const tail: string[] = [];
       tails.push(tail);
-      const child = spawn(program, args, { env: workerEnv(o, local), stdio: ['ignore', 'inherit', 'pipe'] });
+      const child = spawn(program, args, { env: { ...workerEnv(o, local), SHARPEN_LAUNCHER_PID: String(process.pid) }, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
       children.push(child);
       const rank = o.nodeRank * o.nprocPerNode + local;
       let partial = '';

@@ -3,6 +3,7 @@
 // explicit device uses it), moving a tensor to another device in place (moveTo_, what
 // Module.to does with each parameter, as torch.nn.Module.to sets param.data), and autocast
 // (bf16 mixed precision: matrix products and convolutions in bfloat16, as torch.autocast).
+// SHARPEN_DEVICE=cuda in the environment sets the default device for a whole process (tests, benches).
 import { N } from './native.js';
 import { checkDevice, type Device } from './dtype.js';
 import { handleOf, type Tensor } from './tensor.js';
@@ -20,6 +21,8 @@ function checkAvailable(d: Device, op: string): Device {
   }
   return d;
 }
+
+if (process.env.SHARPEN_DEVICE) setDefaultDevice(process.env.SHARPEN_DEVICE);
 
 /** Sets the device of every tensor created without an explicit device ('cpu' by default). */
 export function setDefaultDevice(device: string): void {

@@ -20,6 +20,7 @@ import { Progress } from '../util/progress.js';
 import { saveCheckpoint, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState } from './checkpoint.js';
 import { recordedRun, openCheckpointedRun, checkpointStep, resumeCheckpoint, type RunRecord } from './training-run.js';
 import { DataParallel } from '../distributed/data-parallel.js';
+import { checkWorldSize, rankRngState, rngStatesByRank } from './rank-state.js';
 import type { BatchSource } from '../data/source.js';
 
 export const PretrainConfigSchema = z.object({
@@ -145,24 +146,18 @@ async function runPretrain(
   const sched = new LRScheduler(opt, makeSchedule('cosine', { warmupSteps: cfg.train.warmupSteps, totalSteps: cfg.train.steps, minLr: cfg.train.minLr }));
   const ema = new EMA(params, { decay: cfg.train.emaDecay, warmup: 'tf' });
   const metrics = new JsonlWriter(join(out, 'metrics.jsonl'));
-  if (dp) {
-    dp.broadcastParameters(params);
-    torch.manualSeed(dp.rankSeed(cfg.seed)); // each rank its own noise, timesteps and dropout
-  }
+  dp?.broadcastParameters(params);
+  if (dp) torch.manualSeed(dp.rankSeed(cfg.seed)); // each rank its own noise, timesteps and dropout
 
   let step = 0;
   if (latest) {
     const c = await loadCheckpoint(latest);
-    const savedWorld = typeof c.state.worldSize === 'number' ? c.state.worldSize : 1;
-    if (savedWorld !== (dp?.worldSize ?? 1)) {
-      disposeCheckpoint(c);
-      throw new Error(`pretrain: ${latest} was written by a run of ${savedWorld} process(es), and this one has ${dp?.worldSize ?? 1}; resume it with the same number of processes`);
-    }
+    checkWorldSize(c.state, dp, latest);
     model.loadStateDict(c.tensors.model!);
     opt.loadStateDict({ tensors: c.tensors.optimizer!, meta: c.state.optimizer as never });
     ema.loadStateDict({ tensors: c.tensors.ema!, meta: c.state.ema as never });
     sched.loadStateDict(c.state.lrScheduler);
-    restoreRngState(dp ? (c.state.rngByRank as unknown[] | undefined)?.[dp.rank] : c.state.rng, latest);
+    restoreRngState(rankRngState(c.state, dp), latest);
     step = c.step;
     disposeCheckpoint(c);
     metrics.truncateAfter(step);
@@ -173,7 +168,7 @@ async function runPretrain(
   }
 
   const save = async () => {
-    const rngByRank = dp ? dp.gatherRngStates().map((s) => Buffer.from(s).toString('base64')) : null;
+    const rngByRank = dp ? rngStatesByRank(dp) : null;
     if (dp && !dp.isWriter) return; // rank 0 writes the checkpoint, with every rank's RNG state
     const o = opt.stateDict();
     const e = ema.stateDict();
@@ -218,10 +213,8 @@ async function runPretrain(
       return l.item();
     });
     if (!Number.isFinite(loss)) throw new Error(`pretrain: the loss is ${loss} at step ${step}; stopping (lower train.lr?)`);
-    if (dp) {
-      dp.allReduceGradients(params);
-      loss = dp.combineLogs({ loss }).loss!;
-    }
+    dp?.allReduceGradients(params); // data-parallel: the gradient and the logged loss of the whole step's batch
+    if (dp) loss = dp.combineLogs({ loss }).loss!;
     clipGradNorm(params, cfg.train.gradClip);
     opt.step();
     opt.zeroGrad();

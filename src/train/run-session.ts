@@ -11,6 +11,7 @@ import { readJsonl } from '../util/jsonl.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { Progress } from '../util/progress.js';
 import { saveCheckpoint, rngStateToBase64, methodStatePart } from './checkpoint.js';
+import { gatherRankMethodStates, rngStatesByRank } from './rank-state.js';
 import { NonFiniteError } from './finetune-method.js';
 import { evaluateHeldOut, HELD_OUT_SPLIT, type HeldOutRecord } from './held-out.js';
 import type { FinetuneOptions, FinetuneSummary, LoopConfig, ResolvedFinetune, StepInfo } from './finetune-config.js';
@@ -102,23 +103,28 @@ export class RunSession {
     const e = ema?.stateDict();
     const weights = lora ? loraStateDict(model.unet) : model.unet.stateDict();
     const dp = this.parts.dp;
-    const rngByRank = dp ? dp.gatherRngStates().map((s) => Buffer.from(s).toString('base64')) : null;
-    if (dp && !dp.isWriter) return; // rank 0 alone writes checkpoints, with every rank's RNG state
     const m = methodStatePart(this.rf.method.name, methodState);
+    // data-parallel: rank 0 alone writes checkpoints, with every rank's RNG and method state
+    const rngByRank = dp ? rngStatesByRank(dp) : null;
+    const ranks = dp ? gatherRankMethodStates(dp, m, Boolean(methodState?.stateDict)) : { tensors: {}, state: {} };
+    if (dp && !dp.isWriter) {
+      for (const g of Object.values(m.tensors)) for (const t of Object.values(g)) t.dispose();
+      return;
+    }
     this.started = true;
     try {
       await saveCheckpoint(this.folder.ckptRoot, {
         step: c.step,
-        tensors: { [lora ? 'lora' : 'unet']: weights, optimizer: o.tensors, ...(e ? { ema: e.tensors } : {}), ...m.tensors },
+        tensors: { [lora ? 'lora' : 'unet']: weights, optimizer: o.tensors, ...(e ? { ema: e.tensors } : {}), ...m.tensors, ...ranks.tensors },
         state: {
           optimizer: o.meta, ...(e ? { ema: e.meta } : {}), lrScheduler: sched.stateDict(), rng: rngStateToBase64(), ...m.state,
           dataPosition: c.step * loop.accumulation, nfeTotal: c.nfeTotal, skipped: c.skipped, consecutive: c.consecutive, elapsedSec: this.elapsed(),
           evalSec: c.evalSecBefore + this.evalSecSession, runId: this.runId, config: this.rf.config,
-          ...(dp ? { worldSize: dp.worldSize, rngByRank } : {}),
+          ...(dp ? { worldSize: dp.worldSize, rngByRank, ...ranks.state } : {}),
         },
       }, loop.keepCheckpoints);
     } finally {
-      for (const g of [o.tensors, e?.tensors ?? {}, ...Object.values(m.tensors)]) for (const t of Object.values(g)) t.dispose();
+      for (const g of [o.tensors, e?.tensors ?? {}, ...Object.values(m.tensors), ...Object.values(ranks.tensors)]) for (const t of Object.values(g)) t.dispose();
     }
   }
 

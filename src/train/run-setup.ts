@@ -18,6 +18,7 @@ import {
 import type { ResolvedFinetune } from './finetune-config.js';
 import type { RunFolder } from './run-folder.js';
 import type { DataParallel } from '../distributed/data-parallel.js';
+import { checkWorldSize, rankMethodView, rankRngState } from './rank-state.js';
 
 /**
  * A registered Reward as the losses' RewardFn: its scores, checked. An `unscored` sample is an Error
@@ -157,14 +158,7 @@ export async function restoreRun(dir: string | null, parts: RunParts, method: Re
     const { model, lora, opt, ema, sched } = parts;
     const c = await loadCheckpoint(dir);
     try {
-      const savedWorld = typeof c.state.worldSize === 'number' ? c.state.worldSize : 1;
-      const world = parts.dp?.worldSize ?? 1;
-      if (savedWorld !== world) {
-        throw new Error(
-          `--resume: ${dir} was written by a run of ${savedWorld} process${savedWorld > 1 ? 'es' : ''}, and this one has ${world}; ` +
-          `resume it with the same number of processes (sharpen launch --nproc-per-node … making WORLD_SIZE ${savedWorld})`,
-        );
-      }
+      checkWorldSize(c.state, parts.dp, dir);
       const weights = c.tensors[lora ? 'lora' : 'unet'];
       if (!weights) throw new Error(`checkpoint ${dir}: no ${lora ? 'LoRA adapters' : 'UNet weights'} in it`);
       if (lora) loadLoRAStateDict(model.unet, weights);
@@ -172,8 +166,8 @@ export async function restoreRun(dir: string | null, parts: RunParts, method: Re
       opt.loadStateDict({ tensors: c.tensors.optimizer!, meta: c.state.optimizer as never });
       if (ema) ema.loadStateDict({ tensors: c.tensors.ema!, meta: c.state.ema as never });
       sched.loadStateDict(c.state.lrScheduler);
-      restoreRngState(parts.dp ? (c.state.rngByRank as unknown[] | undefined)?.[parts.dp.rank] : c.state.rng, dir);
-      restoreMethodState(c, method.name, parts.methodState);
+      restoreRngState(rankRngState(c.state, parts.dp), dir);
+      restoreMethodState(parts.dp ? rankMethodView(c, parts.dp.rank) : c, method.name, parts.methodState);
       const s = c.state as Record<string, number>;
       Object.assign(counters, {
         step: c.step, nfeTotal: s.nfeTotal ?? 0, skipped: s.skipped ?? 0, consecutive: s.consecutive ?? 0, elapsedBefore: s.elapsedSec ?? 0, evalSecBefore: s.evalSec ?? 0,
