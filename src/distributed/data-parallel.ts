@@ -57,9 +57,14 @@ export class DataParallel {
     return this.rank === 0;
   }
 
-  /** The data position this rank reads for the global micro-batch `position`: the W ranks read W consecutive batches. */
-  shardPosition(position: number): number {
-    return position * this.worldSize + this.rank;
+  /**
+   * The data position this rank reads for its micro-batch `position`: the W ranks read W consecutive
+   * batches, or W consecutive groups of `group` batches when a method reads `group` positions as one
+   * unit (DDPO's rollout buffer): position p = q·group + j becomes (q·W + rank)·group + j.
+   */
+  shardPosition(position: number, group = 1): number {
+    const q = Math.floor(position / group);
+    return (q * this.worldSize + this.rank) * group + (position % group);
   }
 
   /** This rank's seed for the training stream (noise, timesteps, rollouts): a different stream per rank. */

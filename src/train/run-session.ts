@@ -156,7 +156,7 @@ export class RunSession {
     const o: StepOutcome = { bad: null, lossSum: 0, logSums: {}, gradNorm: NaN };
     for (let micro = 0; micro < loop.accumulation && !o.bad; micro++) {
       const position = this.c.step * loop.accumulation + micro;
-      const ctx = { ...setup, step: this.c.step, position: dp ? dp.shardPosition(position) : position, state: methodState };
+      const ctx = { ...setup, step: this.c.step, position: dp ? dp.shardPosition(position, method.positionGroup?.(setup.options) ?? 1) : position, state: methodState };
       const batch = await method.makeBatch(ctx);
       try {
         const r = await method.loss(ctx, batch);

@@ -139,15 +139,27 @@ test('killing one worker stops the launch with that worker named, within the tim
   assert.match(r.stderr, /launch: worker rank 1 \(local rank 1, pid \d+\) was killed by SIGKILL; the other workers were stopped/);
 });
 
+/**
+ * DDPO: its state (a rollout buffer filled over two steps, per-prompt reward statistics) differs
+ * between the ranks, so a checkpoint taken mid-buffer must hold every rank's.
+ */
+function ddpoConfig(base: string, out: string, steps: number): FinetuneInput {
+  return {
+    method: 'ddpo', reward: 'toy-redness', base, out, store: join(out, 'store.sqlite'), seed: 1,
+    steps, batch: 2, checkpointEvery: 1, bufferBatches: 2, samplesPerPrompt: 2, statMinCount: 2, statBufferSize: 4,
+  };
+}
+
 test('a 2-process run killed and resumed ends with the weights of an uninterrupted one, byte for byte; another world size is refused', async () => {
   const base = await saveTinyBase(3, { size: 8 });
   const whole = tempDir('dp-whole');
-  const full = await launch2('finetune-worker.ts', [JSON.stringify(rlhfConfig(base, whole, 4))]);
+  const full = await launch2('finetune-worker.ts', [JSON.stringify(ddpoConfig(base, whole, 4))]);
   assert.equal(full.code, 0, full.stderr);
 
+  // killed while it sleeps after step 2, before that step's checkpoint: it resumes from step 1, mid-buffer
   const out = tempDir('dp-resume');
   let killed = false;
-  const first = await launch2('finetune-worker.ts', [JSON.stringify(rlhfConfig(base, out, 4)), 'new', '300'], {
+  const first = await launch2('finetune-worker.ts', [JSON.stringify(ddpoConfig(base, out, 4)), 'new', '300'], {
     env: { STEP_FILE: '1' },
     onStderr: (all) => {
       const m = /rank 0 pid (\d+) step 2\n/.exec(all);
@@ -158,14 +170,18 @@ test('a 2-process run killed and resumed ends with the weights of an uninterrupt
     },
   });
   assert.ok(killed && first.code !== 0, first.stderr);
-  const resumed = await launch2('finetune-worker.ts', [JSON.stringify(rlhfConfig(base, out, 4)), 'resume']);
+  const state = JSON.parse(readFileSync(join(out, 'checkpoints', 'checkpoint-00000001', 'state.json'), 'utf8'));
+  assert.equal(state.worldSize, 2);
+  assert.equal(state.rngByRank.length, 2);
+  assert.ok(state.methodStateByRank[1].meta.buffer, 'rank 1\'s rollout buffer is in the checkpoint');
+  const resumed = await launch2('finetune-worker.ts', [JSON.stringify(ddpoConfig(base, out, 4)), 'resume']);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.equal(JSON.parse(resumed.stdout.trim()).steps, 4);
   assert.deepEqual(readFileSync(join(out, 'model.safetensors')), readFileSync(join(whole, 'model.safetensors')));
 
   registerToyRewards();
   await assert.rejects(
-    finetune(rlhfConfig(base, whole, 5), { resume: true, progress: false, log: () => {} }),
+    finetune(ddpoConfig(base, whole, 5), { resume: true, progress: false, log: () => {} }),
     /was written by a run of 2 processes, and this one has 1; resume it with the same number of processes/,
   );
 });

@@ -369,6 +369,8 @@ export const ddpo: FinetuneMethod<DdpoOptions, DdpoBatch, DdpoState> = {
   needsData: false,
   needsReward: true,
 
+  positionGroup: (o) => o.bufferBatches, // data-parallel: each rank samples and trains its own buffers
+
   async init({ options: o }) {
     return new DdpoState(o.perPromptStatTracking ? new PerPromptStatTracker(o.statBufferSize, o.statMinCount) : null);
   },
