@@ -24,9 +24,9 @@ export function workerCommand(cmd: string[]): string[] {
   const [first = '', ...rest] = cmd;
   if (/\.(c|m)?ts$/.test(first) && existsSync(first)) return [process.execPath, '--import', 'tsx', first, ...rest];
   if (/\.(c|m)?js$/.test(first) && existsSync(first)) return [process.execPath, first, ...rest];
-  if (/^[a-z][a-z-]*$/.test(first) && !first.includes('/')) {
-    const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'sharpen.js');
-    if (!['python', 'python3', 'node', 'bash', 'sh', 'env'].includes(first)) return [process.execPath, bin, ...cmd];
+  // a sharpen command (finetune, pretrain, …), or sharpen's own flags first (--device cuda finetune …)
+  if ((/^[a-z][a-z-]*$/.test(first) && !['python', 'python3', 'node', 'bash', 'sh', 'env'].includes(first)) || first.startsWith('--')) {
+    return [process.execPath, join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'sharpen.js'), ...cmd];
   }
   return cmd;
 }

@@ -40,14 +40,18 @@ export class DataParallel {
 
   /**
    * The data-parallel context of a process started by `sharpen launch` (or torchrun): joins the
-   * process group from the environment when it is not joined yet. Null in a plain process (no
+   * process group from the environment when it is not joined yet (Gloo; NCCL when the default
+   * device is a GPU and the build has NCCL, each local rank on its own GPU). Null in a plain process (no
    * RANK) and when WORLD_SIZE is 1: then training runs exactly as without it.
    */
   static fromEnv(opts: DataParallelOptions = {}): DataParallel | null {
     if (!dist.isInitialized()) {
       const env = dist.launchEnv();
       if (!env || env.worldSize === 1) return null;
-      dist.initProcessGroup({ backend: opts.backend ?? 'gloo' });
+      // on GPUs: one device per local rank (as torchrun scripts do with cuda:LOCAL_RANK), and NCCL when the build has it
+      const onGpu = torch.getDefaultDevice() !== 'cpu';
+      if (torch.getDefaultDevice() === 'cuda') torch.setDefaultDevice(`cuda:${env.localRank % torch.cuda.deviceCount()}`);
+      dist.initProcessGroup({ backend: opts.backend ?? (onGpu && dist.availableBackends().includes('nccl') ? 'nccl' : 'gloo') });
     }
     return dist.getWorldSize() > 1 ? new DataParallel(opts) : null;
   }
