@@ -12,6 +12,7 @@ import { tinyConfig } from '../helpers/tiny-model.js';
 import { applyDeviceFlags } from '../../src/torch/device-flags.js';
 import { checkLaunchOptions, rootFailure, workerEnv } from '../../src/distributed/launcher.js';
 import { launchEnv } from '../../src/distributed/index.js';
+import { workerCommand } from '../../src/cli/launch.js';
 
 const cuda = torch.cuda.isAvailable();
 
@@ -84,4 +85,11 @@ test('the launcher: torchrun\'s environment, its checks, and the failure it repo
   const cause = { rank: 1, localRank: 1, pid: 2, code: 1, signal: null, tail: 'Error: out of memory' };
   assert.equal(rootFailure([peer, cause]), cause);
   assert.equal(rootFailure([peer]), peer);
+  // the command after --: a sharpen command (its global flags may come first), a script, or a program
+  const sharpen = (argv: string[]) => argv[0] === process.execPath && argv[1]!.endsWith('bin/sharpen.js');
+  assert.ok(sharpen(workerCommand(['finetune', '--method', 'x'])));
+  assert.ok(sharpen(workerCommand(['--device', 'cuda', 'finetune'])));
+  const script = new URL('./workers/collectives.ts', import.meta.url).pathname;
+  assert.deepEqual(workerCommand([script, 'a']), [process.execPath, '--import', 'tsx', script, 'a']);
+  assert.deepEqual(workerCommand(['python3', 'train.py']), ['python3', 'train.py']);
 });
