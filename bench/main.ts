@@ -4,6 +4,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   model: () => import('./model.js'),
   rewards: () => import('./rewards.js'),
   sharpening: () => import('./sharpening.js'),
+  distributed: () => import('./distributed.js'),
 };
 
 const name = process.argv[2] ?? 'engine';

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up, run before `npm test`, `npm run demo` and `npm run bench`:
-#   1. Debian packages: libtorch-dev, and libopenblas0-openmp (without it libtorch's matrix products
+#   1. Debian packages: libtorch-dev and libgloo-dev (the Gloo headers of torch.distributed), and libopenblas0-openmp (without it libtorch's matrix products
 #      run on the reference BLAS, ~30x slower; OpenBLAS-pthread fights OpenMP's threads).
 #   2. `npm ci` when node_modules is missing or older than package-lock.json.
 #   3. the native addon, when it is missing or older than its sources.
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libopenblas0-openmp cmake g++)
-[ -z "${LIBTORCH:-}" ] && packages+=(libtorch-dev)  # LIBTORCH=/path brings its own libtorch
+[ -z "${LIBTORCH:-}" ] && packages+=(libtorch-dev libgloo-dev)  # LIBTORCH=/path brings its own libtorch
 need_apt=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$p")

@@ -19,6 +19,10 @@
 #include <string>
 #include <vector>
 
+// distributed.cc: registers the c10d functions (distInit, distAllReduce, …); device.cc: setData, setAutocast, isAutocast.
+void sharpenRegisterDistributed(Napi::Env env, Napi::Object exports);
+void sharpenRegisterDevice(Napi::Env env, Napi::Object exports);
+
 namespace {
 
 // ---------------------------------------------------------------- handles
@@ -832,9 +836,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   REG(autogradGrad); REG(detach); REG(setGradEnabled); REG(isGradEnabled);
   REG(manualSeed); REG(getRngState); REG(setRngState);
 #undef REG
+  sharpenRegisterDistributed(env, exports);
+  sharpenRegisterDevice(env, exports);
   return exports;
 }
 
 }  // namespace
+
+// For distributed.cc (the c10d bindings): the handle table's reading and wrapping.
+at::Tensor sharpenTensorArg(Napi::Env env, const Napi::Value& v, const std::string& what) { return tensorOf(env, v, what); }
+Napi::Value sharpenWrap(Napi::Env env, at::Tensor t) { return wrap(env, std::move(t)); }
 
 NODE_API_MODULE(sharpen_native, Init)

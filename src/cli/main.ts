@@ -8,7 +8,10 @@ const program = new Command();
 program
   .name('sharpen')
   .description('Reward fine-tuning of diffusion models with Diffusion-Sharpening, on libtorch')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .option('--device <cpu|cuda>', 'where tensors are created and models run (default cpu); cuda needs an addon built against a CUDA libtorch')
+  .option('--bf16', 'bf16 mixed precision (autocast) on the device')
+  .hook('preAction', async () => (await import('../torch/device-flags.js')).applyDeviceFlags(program.opts()));
 
 program
   .command('info')
@@ -26,6 +29,7 @@ registerModelCommands(program);
 (await import('./reward.js')).registerRewardCommands(program);
 (await import('./demo.js')).registerDemoCommand(program);
 (await import('./paper.js')).registerPaperCommand(program);
+(await import('./launch.js')).registerLaunchCommand(program);
 
 try {
   await program.parseAsync(process.argv);

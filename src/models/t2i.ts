@@ -2,7 +2,7 @@
 // saved as a checkpoint directory: model.safetensors (keys `text_encoder.…` and `unet.…`) and
 // config.json (everything needed to rebuild it), in the spirit of a diffusers pipeline folder.
 import { z } from 'zod';
-import type { Tensor } from '../torch/index.js';
+import type { Device, Tensor } from '../torch/index.js';
 import { Tokenizer, TokenizerConfigSchema } from './tokenizer.js';
 import { TextEncoder, TextEncoderConfigSchema, type TextEncoding } from './text-encoder.js';
 import { UNet2DConditionModel } from './unet.js';
@@ -94,6 +94,13 @@ export class TextToImageModel {
   train(on = true): this {
     this.textEncoder.train(on);
     this.unet.train(on);
+    return this;
+  }
+
+  /** Moves the text encoder and the UNet to `device` in place (Module.to). */
+  to(device: Device): this {
+    this.textEncoder.to(device);
+    this.unet.to(device);
     return this;
   }
 

@@ -126,6 +126,28 @@ export class Module {
     return out;
   }
 
+  /**
+   * Moves every parameter and buffer (and gradient) to `device`, in place as torch.nn.Module.to:
+   * the tensors keep their identity, so an optimizer made before still holds them.
+   */
+  to(device: torch.Device): this {
+    for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
+      torch.moveTo_(t, device);
+      const g = t.grad;
+      if (g && g.device !== t.device) {
+        t.grad = torch.keep(g.to(t.device as torch.Device));
+        g.dispose();
+      }
+    }
+    return this;
+  }
+
+  /** The device of the first parameter (or buffer); 'cpu' for a module without tensors. */
+  device(): torch.Device {
+    const first = this.namedParameters()[0]?.[1] ?? this.namedBuffers()[0]?.[1];
+    return (first?.device ?? 'cpu') as torch.Device;
+  }
+
   /** Counts elements of the parameters (all, or only trainable ones). */
   numParameters(opts: { trainableOnly?: boolean } = {}): number {
     const ps = opts.trainableOnly ? this.trainableParameters() : this.parameters();

@@ -3,6 +3,7 @@
 import { N } from './native.js';
 import { checkDevice, checkDType, dtypeOfTypedArray, ELEMENT_SIZE, isFloating, type Device, type DType } from './dtype.js';
 import { Tensor, handleOf, tidy, wrapHandle } from './tensor.js';
+import { getDefaultDevice } from './device.js';
 
 export interface CreateOptions {
   dtype?: DType;
@@ -28,9 +29,11 @@ function finish(t: Tensor, opts: CreateOptions | undefined): Tensor {
 function requestedDtype(opts: CreateOptions | undefined, fallback: DType = 'float32'): string {
   return opts?.dtype ? checkDType(opts.dtype) : fallback;
 }
-/** The device that opts ask for (checked), else null (the addon's default, the CPU). */
+/** The device that opts ask for (checked), else the default device (device.ts; null: the CPU). */
 function requestedDevice(opts: CreateOptions | undefined): string | null {
-  return opts?.device ? checkDevice(opts.device) : null;
+  if (opts?.device) return checkDevice(opts.device);
+  const d = getDefaultDevice();
+  return d === 'cpu' ? null : d;
 }
 
 export function zeros(shape: number[], opts?: CreateOptions): Tensor {
@@ -106,8 +109,9 @@ export function fromTypedArray(data: ArrayBufferView, shape?: number[], opts?: C
     throw new Error(`fromTypedArray: shape [${s.join(', ')}] holds ${numel} elements, the array has ${n} of ${dtype}`);
   }
   let t = wrapHandle(N.fromBuffer(data, s, dtype));
-  if (opts?.device && opts.device !== 'cpu') {
-    const moved = t.to(checkDevice(opts.device));
+  const device = requestedDevice(opts);
+  if (device && device !== 'cpu') {
+    const moved = t.to(device as Device);
     t.dispose();
     t = moved;
   }

@@ -6,6 +6,7 @@ export * from './tensor.js';
 export * from './creation.js';
 export * from './dtype.js';
 export * from './random.js';
+export * from './device.js';
 export { grad } from './autograd.js';
 export * as F from './functional.js';
 export * as safetensors from './safetensors.js';

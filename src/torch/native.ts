@@ -217,6 +217,19 @@ export interface NativeAddon {
   detach(a: H): H;
   setGradEnabled(on: boolean): boolean;
   isGradEnabled(): boolean;
+  // torch.distributed (native/src/distributed.cc; used by src/distributed/)
+  distInit(rank: number, worldSize: number, masterAddr: string, masterPort: number, timeoutMs: number, backend: string): void;
+  distAllReduce(t: H, op: string): void;
+  distBroadcast(t: H, src: number): void;
+  distAllGather(t: H): H[];
+  distBarrier(): void;
+  distDestroy(): void;
+  distInfo(): { rank: number; worldSize: number; backend: string; timeoutMs: number } | null;
+  distBackends(): string[];
+  // devices and mixed precision (native/src/device.cc)
+  setData(t: H, src: H): void;
+  setAutocast(device: string, enabled: boolean, dtype: string): boolean;
+  isAutocast(device: string): boolean;
   // random number generators
   manualSeed(seed: number): void;
   getRngState(device: string | null): ArrayBuffer;

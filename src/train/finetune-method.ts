@@ -107,6 +107,11 @@ export interface FinetuneMethod<O extends Record<string, unknown> = Record<strin
   readonly needsData: boolean;
   /** whether the method needs a reward (--reward NAME) */
   readonly needsReward: boolean;
+  /**
+   * how many consecutive data positions the method reads as one unit (DDPO: a rollout buffer of
+   * bufferBatches micro-batches); data-parallel training gives each rank whole units (default 1)
+   */
+  positionGroup?(options: O): number;
   /** makes the method's state, once per run (optional: a method without it has the state null) */
   init?(setup: MethodSetup<O>): Promise<S>;
   makeBatch(ctx: MethodContext<O, S>): Promise<B>;

@@ -34,7 +34,8 @@ import * as torch from '../torch/index.js';
 import { TextToImageModel } from '../models/t2i.js';
 import { imageCaptionSource, promptSource } from '../data/source.js';
 import { resolveFinetuneConfig, type FinetuneInput, type FinetuneOptions, type FinetuneSummary } from './finetune-config.js';
-import { checkRunFolder, checkBase, removeUnstartedRun } from './run-folder.js';
+import { checkRunFolder, checkBase, removeUnstartedRun, rankScratchFolder } from './run-folder.js';
+import { DataParallel } from '../distributed/data-parallel.js';
 import { setUpRun, restoreRun } from './run-setup.js';
 import { RunSession } from './run-session.js';
 
@@ -56,15 +57,20 @@ export { rewardFn } from './run-setup.js';
  */
 export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {}): Promise<{ outDir: string; summary: FinetuneSummary }> {
   const rf = resolveFinetuneConfig(input);
-  const log = opts.log ?? ((m: string) => console.error(m));
-  const folder = checkRunFolder(rf.config, opts, log);
+  // under `sharpen launch` (RANK set): data-parallel; rank 0 writes the run, the others a scratch folder
+  const dp = DataParallel.fromEnv();
+  if (dp && !dp.isWriter) opts = { ...opts, progress: false };
+  const log = dp && !dp.isWriter ? () => {} : (opts.log ?? ((m: string) => console.error(m)));
+  let folder = checkRunFolder(rf.config, opts, log);
+  dp?.barrier(); // every rank has checked the run folder before rank 0 writes into it
+  if (dp && !dp.isWriter) folder = rankScratchFolder(folder, dp.rank);
   const baseSha256 = await checkBase(rf.loop, folder.previous);
   torch.manualSeed(rf.loop.seed);
   const model = await TextToImageModel.load(rf.loop.base);
   const disposables: { dispose(): void }[] = [model];
   let session: RunSession | null = null;
   try {
-    const parts = await setUpRun(rf, folder, model, disposables, log);
+    const parts = await setUpRun(rf, folder, model, disposables, log, dp);
     const counters = await restoreRun(folder.resumeDir, parts, rf.method, log);
     session = new RunSession(rf, folder, parts, counters, opts, log);
     await session.openStore(baseSha256);
@@ -78,5 +84,6 @@ export async function finetune(input: FinetuneInput, opts: FinetuneOptions = {})
   } finally {
     session?.store?.close();
     for (const d of disposables.reverse()) d.dispose();
+    if (dp && !dp.isWriter) await folder.removeScratch?.();
   }
 }

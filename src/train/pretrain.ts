@@ -2,8 +2,11 @@
 // own "Stable Diffusion" stage): the standard diffusion loss ‖ε − ε_θ(x_t, t, c)‖² (Ho et al. 2020,
 // eq. 14; or the v-target, Salimans & Ho 2022) with empty-prompt dropout for classifier-free
 // guidance, AdamW, a warm-up + cosine schedule, gradient clipping, an EMA of the weights,
-// atomic checkpoints and exact resume.
-import { existsSync } from 'node:fs';
+// atomic checkpoints and exact resume. Under `sharpen launch` it trains data-parallel
+// (src/distributed/data-parallel.ts): each rank a shard of the batches, rank 0 writing the run.
+import { existsSync, mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import * as torch from '../torch/index.js';
@@ -15,7 +18,9 @@ import { generate } from '../models/generate.js';
 import { JsonlWriter } from '../util/jsonl.js';
 import { Progress } from '../util/progress.js';
 import { saveCheckpoint, loadCheckpoint, disposeCheckpoint, rngStateToBase64, restoreRngState } from './checkpoint.js';
-import { recordedRun, openCheckpointedRun, checkpointStep, type RunRecord } from './training-run.js';
+import { recordedRun, openCheckpointedRun, checkpointStep, resumeCheckpoint, type RunRecord } from './training-run.js';
+import { DataParallel } from '../distributed/data-parallel.js';
+import { checkWorldSize, rankRngState, rngStatesByRank } from './rank-state.js';
 import type { BatchSource } from '../data/source.js';
 
 export const PretrainConfigSchema = z.object({
@@ -102,19 +107,34 @@ export function diffusionLoss(model: TextToImageModel, schedule: NoiseSchedule, 
 export async function pretrain(cfg: PretrainConfig, data: BatchSource, hooks: PretrainHooks = {}): Promise<{ finished: boolean; step: number; dir: string }> {
   const log = hooks.log ?? ((m: string) => console.error(m));
   const out = cfg.output.dir;
+  const dp = DataParallel.fromEnv();
+  if (dp && !dp.isWriter) {
+    // a rank other than 0 resumes from the run's checkpoint and writes only a scratch folder
+    dp.barrier(); // rank 0 has opened the run folder
+    const latest = resumeCheckpoint(join(out, 'checkpoints'), hooks.resumeFrom, 'resumeFrom', () => {});
+    const scratch = mkdtempSync(join(tmpdir(), `sharpen-pretrain-rank${dp.rank}-`));
+    try {
+      const r = await runPretrain({ ...cfg, output: { ...cfg.output, dir: scratch } }, data, { stopAfter: hooks.stopAfter }, latest, null, () => {}, dp);
+      return { ...r, dir: r.finished ? join(out, 'final') : out }; // what rank 0 wrote
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
   // `latest`, or hooks.resumeFrom; a broken `latest` is an Error naming the newest intact checkpoint
   const { latest } = await openCheckpointedRun(out, cfg, { resumeFrom: hooks.resumeFrom, flag: 'resumeFrom', subdirs: ['samples'], log });
   const run = hooks.store === undefined ? null : {
     store: hooks.store, kind: 'pretrain', out, config: cfg, resuming: latest !== null, step: latest ? checkpointStep(latest) : 0, log,
   };
+  dp?.barrier();
   return recordedRun(run, async (record) => {
-    const r = await runPretrain(cfg, data, hooks, latest, record, log);
+    const r = await runPretrain(cfg, data, hooks, latest, record, log, dp);
     return { result: r, finished: r.finished, step: r.step };
   });
 }
 
 async function runPretrain(
   cfg: PretrainConfig, data: BatchSource, hooks: PretrainHooks, latest: string | null, record: RunRecord | null, log: (msg: string) => void,
+  dp: DataParallel | null = null,
 ): Promise<{ finished: boolean; step: number; dir: string }> {
   const out = cfg.output.dir;
   const ckptRoot = join(out, 'checkpoints');
@@ -126,15 +146,18 @@ async function runPretrain(
   const sched = new LRScheduler(opt, makeSchedule('cosine', { warmupSteps: cfg.train.warmupSteps, totalSteps: cfg.train.steps, minLr: cfg.train.minLr }));
   const ema = new EMA(params, { decay: cfg.train.emaDecay, warmup: 'tf' });
   const metrics = new JsonlWriter(join(out, 'metrics.jsonl'));
+  dp?.broadcastParameters(params);
+  if (dp) torch.manualSeed(dp.rankSeed(cfg.seed)); // each rank its own noise, timesteps and dropout
 
   let step = 0;
   if (latest) {
     const c = await loadCheckpoint(latest);
+    checkWorldSize(c.state, dp, latest);
     model.loadStateDict(c.tensors.model!);
     opt.loadStateDict({ tensors: c.tensors.optimizer!, meta: c.state.optimizer as never });
     ema.loadStateDict({ tensors: c.tensors.ema!, meta: c.state.ema as never });
     sched.loadStateDict(c.state.lrScheduler);
-    restoreRngState(c.state.rng, latest);
+    restoreRngState(rankRngState(c.state, dp), latest);
     step = c.step;
     disposeCheckpoint(c);
     metrics.truncateAfter(step);
@@ -145,12 +168,14 @@ async function runPretrain(
   }
 
   const save = async () => {
+    const rngByRank = dp ? rngStatesByRank(dp) : null;
+    if (dp && !dp.isWriter) return; // rank 0 writes the checkpoint, with every rank's RNG state
     const o = opt.stateDict();
     const e = ema.stateDict();
     await saveCheckpoint(ckptRoot, {
       step,
       tensors: { model: model.stateDict(), optimizer: o.tensors, ema: e.tensors },
-      state: { optimizer: o.meta, ema: e.meta, lrScheduler: sched.stateDict(), rng: rngStateToBase64() },
+      state: { optimizer: o.meta, ema: e.meta, lrScheduler: sched.stateDict(), rng: rngStateToBase64(), ...(dp ? { worldSize: dp.worldSize, rngByRank } : {}) },
     });
     for (const t of [...Object.values(o.tensors), ...Object.values(e.tensors)]) t.dispose();
   };
@@ -170,7 +195,7 @@ async function runPretrain(
     torch.setRngState(rng);
   };
 
-  const progress = new Progress({ total: cfg.train.steps, label: 'pretrain', unit: 'img', unitsPerTick: cfg.train.batchSize }, step);
+  const progress = dp && !dp.isWriter ? null : new Progress({ total: cfg.train.steps, label: 'pretrain', unit: 'img', unitsPerTick: cfg.train.batchSize }, step);
   let lossSum = 0;
   let lossCount = 0;
   const startStep = step;
@@ -178,8 +203,8 @@ async function runPretrain(
   model.train(true);
   while (step < cfg.train.steps) {
     if (hooks.stopAfter !== undefined && step - startStep >= hooks.stopAfter) break;
-    const loss = torch.tidy(() => {
-      const { images, prompts } = data.batch(step, cfg.train.batchSize);
+    let loss = torch.tidy(() => {
+      const { images, prompts } = data.batch(dp ? dp.shardPosition(step) : step, cfg.train.batchSize);
       // empty-prompt dropout: drawn from the torch generator so that resume replays it
       const drop = torch.rand([prompts.length]).lt(cfg.train.condDropout).toTypedArray();
       const conditioned = prompts.map((p, i) => (drop[i] ? '' : p));
@@ -188,6 +213,8 @@ async function runPretrain(
       return l.item();
     });
     if (!Number.isFinite(loss)) throw new Error(`pretrain: the loss is ${loss} at step ${step}; stopping (lower train.lr?)`);
+    dp?.allReduceGradients(params); // data-parallel: the gradient and the logged loss of the whole step's batch
+    if (dp) loss = dp.combineLogs({ loss }).loss!;
     clipGradNorm(params, cfg.train.gradClip);
     opt.step();
     opt.zeroGrad();
@@ -204,11 +231,11 @@ async function runPretrain(
       lossSum = 0;
       lossCount = 0;
     }
-    progress.update(step, { loss, lr: opt.paramGroups[0]!.lr });
+    progress?.update(step, { loss, lr: opt.paramGroups[0]!.lr });
     if (step % cfg.output.checkpointEvery === 0 || step === cfg.train.steps) await save();
     if (step % cfg.output.sampleEvery === 0 || step === cfg.train.steps) await sampleGrid();
   }
-  progress.finish();
+  progress?.finish();
 
   const finished = step >= cfg.train.steps;
   const finalDir = join(out, 'final');
@@ -219,6 +246,7 @@ async function runPretrain(
     await model.save(finalDir, { extra: { pretrainedSteps: step, seed: cfg.seed } });
     ema.restore();
   }
+  dp?.barrier(); // every rank returns once rank 0 has written the final checkpoint
   model.dispose();
   schedule.dispose();
   return { finished, step, dir: existsSync(finalDir) ? finalDir : out };

@@ -3,7 +3,9 @@
 // of a new run that fails before its first step.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { readdir, rm, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { resumeCheckpointDir } from './checkpoint.js';
 import { resolveFinetuneConfig, type FinetuneConfig, type FinetuneInput, type FinetuneOptions, type LoopConfig } from './finetune-config.js';
@@ -37,6 +39,28 @@ export interface RunFolder {
   /** what was there before this run: a new run that fails before its first step removes only what it wrote */
   outExisted: boolean;
   keptFiles: string[];
+  /** a data-parallel rank other than 0: removes its scratch folder */
+  removeScratch?: () => Promise<void>;
+}
+
+/**
+ * The folder a data-parallel rank other than 0 writes into instead of the run folder (rank 0 alone
+ * writes the run): a temporary folder, or SHARPEN_RANK_SCRATCH/rank-<r> when that is set (kept, for
+ * inspection). It resumes from the run's own checkpoint.
+ */
+export function rankScratchFolder(folder: RunFolder, rank: number): RunFolder {
+  const keep = process.env.SHARPEN_RANK_SCRATCH;
+  let out: string;
+  if (keep) {
+    out = join(resolve(keep), `rank-${rank}`);
+    mkdirSync(out, { recursive: true });
+  } else {
+    out = mkdtempSync(join(tmpdir(), `sharpen-rank${rank}-`));
+  }
+  return {
+    ...folder, out, ckptRoot: join(out, 'checkpoints'), cfgPath: join(out, 'finetune-config.json'), outExisted: true, keptFiles: [],
+    removeScratch: keep ? undefined : () => rm(out, { recursive: true, force: true }),
+  };
 }
 
 /**

@@ -11,6 +11,7 @@ import { readJsonl } from '../util/jsonl.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { Progress } from '../util/progress.js';
 import { saveCheckpoint, rngStateToBase64, methodStatePart } from './checkpoint.js';
+import { gatherRankMethodStates, rngStatesByRank } from './rank-state.js';
 import { NonFiniteError } from './finetune-method.js';
 import { evaluateHeldOut, HELD_OUT_SPLIT, type HeldOutRecord } from './held-out.js';
 import type { FinetuneOptions, FinetuneSummary, LoopConfig, ResolvedFinetune, StepInfo } from './finetune-config.js';
@@ -75,6 +76,7 @@ export class RunSession {
 
   /** The run store's row (a resumed run keeps its own), finetune-config.json and the run's description. */
   async openStore(baseSha256: string): Promise<void> {
+    if (this.parts.dp && !this.parts.dp.isWriter) return; // rank 0 alone keeps the run's row
     const { config, method } = this.rf;
     const { out, previous, cfgPath } = this.folder;
     const record = RunRecord.open({
@@ -100,27 +102,36 @@ export class RunSession {
     const o = opt.stateDict();
     const e = ema?.stateDict();
     const weights = lora ? loraStateDict(model.unet) : model.unet.stateDict();
+    const dp = this.parts.dp;
     const m = methodStatePart(this.rf.method.name, methodState);
+    // data-parallel: rank 0 alone writes checkpoints, with every rank's RNG and method state
+    const rngByRank = dp ? rngStatesByRank(dp) : null;
+    const ranks = dp ? gatherRankMethodStates(dp, m, Boolean(methodState?.stateDict)) : { tensors: {}, state: {} };
+    if (dp && !dp.isWriter) {
+      for (const g of Object.values(m.tensors)) for (const t of Object.values(g)) t.dispose();
+      return;
+    }
     this.started = true;
     try {
       await saveCheckpoint(this.folder.ckptRoot, {
         step: c.step,
-        tensors: { [lora ? 'lora' : 'unet']: weights, optimizer: o.tensors, ...(e ? { ema: e.tensors } : {}), ...m.tensors },
+        tensors: { [lora ? 'lora' : 'unet']: weights, optimizer: o.tensors, ...(e ? { ema: e.tensors } : {}), ...m.tensors, ...ranks.tensors },
         state: {
           optimizer: o.meta, ...(e ? { ema: e.meta } : {}), lrScheduler: sched.stateDict(), rng: rngStateToBase64(), ...m.state,
           dataPosition: c.step * loop.accumulation, nfeTotal: c.nfeTotal, skipped: c.skipped, consecutive: c.consecutive, elapsedSec: this.elapsed(),
           evalSec: c.evalSecBefore + this.evalSecSession, runId: this.runId, config: this.rf.config,
+          ...(dp ? { worldSize: dp.worldSize, rngByRank, ...ranks.state } : {}),
         },
       }, loop.keepCheckpoints);
     } finally {
-      for (const g of [o.tensors, e?.tensors ?? {}, ...Object.values(m.tensors)]) for (const t of Object.values(g)) t.dispose();
+      for (const g of [o.tensors, e?.tensors ?? {}, ...Object.values(m.tensors), ...Object.values(ranks.tensors)]) for (const t of Object.values(g)) t.dispose();
     }
   }
 
   /** The held-out curve is due at step 0, every evalEvery steps and at the last step, unless eval.jsonl has the step (step 0 after a resume). */
   evalDue(s: number): boolean {
     const { loop } = this;
-    return loop.evalEvery > 0 && (s === 0 || s % loop.evalEvery === 0 || s === loop.steps) && !this.evaluated.has(s);
+    return loop.evalEvery > 0 && (s === 0 || s % loop.evalEvery === 0 || s === loop.steps) && !this.evaluated.has(s) && (this.parts.dp?.isWriter ?? true);
   }
 
   /** Scores the policy on the held-out prompts into eval.jsonl; returns the compositional mean. */
@@ -141,10 +152,11 @@ export class RunSession {
   /** The micro-batches of one optimizer step, their backward passes and the gradient's norm (clipped); nothing is applied. */
   async accumulate(): Promise<StepOutcome> {
     const { loop, rf: { method } } = this;
-    const { setup, methodState, trainable } = this.parts;
+    const { setup, methodState, trainable, dp } = this.parts;
     const o: StepOutcome = { bad: null, lossSum: 0, logSums: {}, gradNorm: NaN };
     for (let micro = 0; micro < loop.accumulation && !o.bad; micro++) {
-      const ctx = { ...setup, step: this.c.step, position: this.c.step * loop.accumulation + micro, state: methodState };
+      const position = this.c.step * loop.accumulation + micro;
+      const ctx = { ...setup, step: this.c.step, position: dp ? dp.shardPosition(position, method.positionGroup?.(setup.options) ?? 1) : position, state: methodState };
       const batch = await method.makeBatch(ctx);
       try {
         const r = await method.loss(ctx, batch);
@@ -167,6 +179,16 @@ export class RunSession {
         method.disposeBatch(batch);
       }
     }
+    if (dp) {
+      // data-parallel: every rank skips together, or the gradients are averaged over the ranks and the logs combined
+      o.bad = dp.agreeSkip(o.bad);
+      if (!o.bad) {
+        dp.allReduceGradients(trainable);
+        const { __lossSum, ...logs } = dp.combineLogs({ ...o.logSums, __lossSum: o.lossSum });
+        o.lossSum = __lossSum!;
+        o.logSums = logs;
+      }
+    }
     if (!o.bad) {
       o.gradNorm = clipGradNorm(trainable, loop.gradClip > 0 ? loop.gradClip : Infinity, 2, { errorIfNonfinite: false });
       if (!Number.isFinite(o.gradNorm)) o.bad = `the gradient norm is ${o.gradNorm}`;
@@ -183,7 +205,8 @@ export class RunSession {
     const progress = opts.progress === false ? null : new Progress({ total: loop.steps, label: this.rf.method.name, unit: 'step' }, c.step);
     let shown: Record<string, number> = {};
     while (c.step < loop.steps) {
-      if (opts.signal?.aborted) {
+      const aborted = this.parts.dp ? this.parts.dp.agreeSkip(opts.signal?.aborted ? 'stop' : null) !== null : opts.signal?.aborted;
+      if (aborted) {
         await this.save();
         throw new AbortError(`finetune: stopped at step ${c.step} (checkpoint saved; continue with --resume)`);
       }
@@ -214,7 +237,7 @@ export class RunSession {
         nfe: stepNfe, nfeTotal: c.nfeTotal, ...logs, elapsedSec: info.elapsedSec, ...(heldOut !== null ? { heldOut } : {}),
       };
       metrics.write(record);
-      store!.logMetrics(runId, step, record);
+      store?.logMetrics(runId, step, record);
       opts.onStep?.(info);
       if (bad) {
         this.log(`step ${step}: ${bad}; skipped (${c.consecutive} in a row, ${c.skipped} in all)`);
@@ -239,7 +262,8 @@ export class RunSession {
   async exportModel(): Promise<FinetuneSummary> {
     const { loop, c, rf: { method } } = this;
     const { out } = this.folder;
-    const { model, ema, lora, evalLog, nTrainable } = this.parts;
+    const { model, ema, lora, evalLog, nTrainable, dp, trainable } = this.parts;
+    dp?.checkReplicas(trainable, 'the trained weights');
     if (ema) {
       ema.store();
       ema.copyTo();
@@ -260,7 +284,7 @@ export class RunSession {
       heldOut: typeof lastEval?.compositional === 'number' ? lastEval.compositional : null, evalWallClockSec: c.evalSecBefore + this.evalSecSession,
     };
     await writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-    this.store!.finishRun(this.runId!, 'finished');
+    this.store?.finishRun(this.runId!, 'finished');
     this.log(`finished ${c.step} steps in ${summary.wallClockSec.toFixed(1)} s, training NFE ${c.nfeTotal}, ${c.skipped} skipped; model in ${out}`);
     return summary;
   }

@@ -17,6 +17,8 @@ import {
 } from './finetune-method.js';
 import type { ResolvedFinetune } from './finetune-config.js';
 import type { RunFolder } from './run-folder.js';
+import type { DataParallel } from '../distributed/data-parallel.js';
+import { checkWorldSize, rankMethodView, rankRngState } from './rank-state.js';
 
 /**
  * A registered Reward as the losses' RewardFn: its scores, checked. An `unscored` sample is an Error
@@ -65,6 +67,8 @@ export interface RunParts {
   evalLog: JsonlWriter;
   setup: MethodSetup;
   methodState: MethodState | null;
+  /** data-parallel training under `sharpen launch` (null: one process) */
+  dp: DataParallel | null;
 }
 
 /**
@@ -73,7 +77,9 @@ export interface RunParts {
  * folder is written), AdamW, its schedule, the EMA and the method's state. What must be freed goes
  * into `disposables`.
  */
-export async function setUpRun(rf: ResolvedFinetune, folder: RunFolder, model: TextToImageModel, disposables: { dispose(): void }[], log: (msg: string) => void): Promise<RunParts> {
+export async function setUpRun(
+  rf: ResolvedFinetune, folder: RunFolder, model: TextToImageModel, disposables: { dispose(): void }[], log: (msg: string) => void, dp: DataParallel | null = null,
+): Promise<RunParts> {
   const { loop, method, options } = rf;
   model.textEncoder.requiresGrad_(false).train(false); // frozen, as SD fine-tuning freezes CLIP
   model.unet.train(true);
@@ -121,7 +127,14 @@ export async function setUpRun(rf: ResolvedFinetune, folder: RunFolder, model: T
   const setup: MethodSetup = { model, reference, schedule, scheduler, reward: reward ? rewardFn(reward) : null, data, prompts, options, batchSize: loop.batch };
   const methodState: MethodState | null = method.init ? await method.init(setup) : null;
   if (methodState?.dispose) disposables.push({ dispose: () => methodState.dispose!() });
-  return { model, reference, lora, trainable, nTrainable, nfe, data, prompts, opt, sched, ema, metrics, evalLog, setup, methodState };
+  if (dp) {
+    // data-parallel: rank 0's weights on every rank, checked; then each rank its own training stream
+    dp.broadcastParameters(trainable);
+    dp.checkReplicas(model.unet.parameters(), 'the UNet weights');
+    torch.manualSeed(dp.rankSeed(loop.seed));
+    log(`data-parallel: ${dp.worldSize} processes (${dp.worldSize}× the batch per step); initial weights broadcast from rank 0 and checked equal`);
+  }
+  return { model, reference, lora, trainable, nTrainable, nfe, data, prompts, opt, sched, ema, metrics, evalLog, setup, methodState, dp };
 }
 
 /** The counters a checkpoint carries from one session of a run to the next. */
@@ -145,6 +158,7 @@ export async function restoreRun(dir: string | null, parts: RunParts, method: Re
     const { model, lora, opt, ema, sched } = parts;
     const c = await loadCheckpoint(dir);
     try {
+      checkWorldSize(c.state, parts.dp, dir);
       const weights = c.tensors[lora ? 'lora' : 'unet'];
       if (!weights) throw new Error(`checkpoint ${dir}: no ${lora ? 'LoRA adapters' : 'UNet weights'} in it`);
       if (lora) loadLoRAStateDict(model.unet, weights);
@@ -152,8 +166,8 @@ export async function restoreRun(dir: string | null, parts: RunParts, method: Re
       opt.loadStateDict({ tensors: c.tensors.optimizer!, meta: c.state.optimizer as never });
       if (ema) ema.loadStateDict({ tensors: c.tensors.ema!, meta: c.state.ema as never });
       sched.loadStateDict(c.state.lrScheduler);
-      restoreRngState(c.state.rng, dir);
-      restoreMethodState(c, method.name, parts.methodState);
+      restoreRngState(rankRngState(c.state, parts.dp), dir);
+      restoreMethodState(parts.dp ? rankMethodView(c, parts.dp.rank) : c, method.name, parts.methodState);
       const s = c.state as Record<string, number>;
       Object.assign(counters, {
         step: c.step, nfeTotal: s.nfeTotal ?? 0, skipped: s.skipped ?? 0, consecutive: s.consecutive ?? 0, elapsedBefore: s.elapsedSec ?? 0, evalSecBefore: s.evalSec ?? 0,

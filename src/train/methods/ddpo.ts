@@ -356,6 +356,8 @@ export const ddpo: FinetuneMethod<DdpoOptions, DdpoBatch, DdpoState> = {
   needsData: false,
   needsReward: true,
 
+  positionGroup: (o) => o.bufferBatches, // data-parallel: each rank samples and trains its own buffers
+
   async init({ options: o }) {
     if (o.perPromptStatTracking && o.statMinCount > o.statBufferSize) {
       throw new Error(`ddpo: statMinCount (${o.statMinCount}) exceeds statBufferSize (${o.statBufferSize}): no prompt would ever use its own statistics`);

@@ -1,0 +1,23 @@
+// A fine-tuning worker for the data-parallel tests, started by `sharpen launch` (RANK, WORLD_SIZE, …
+// in its environment; without them it is one plain process):
+//   node --import tsx test/distributed/workers/finetune-worker.ts '<json config>' [resume] [sleepMs]
+// It sleeps `sleepMs` after every step so that the test can kill it mid-run, and rank 0 prints one
+// JSON line with the summary when it finishes.
+import * as torch from '../../../src/torch/index.js';
+import { finetune, type FinetuneInput } from '../../../src/train/loop.js';
+import { registerToyRewards } from '../../train/finetune-helpers.js';
+
+torch.setNumThreads(1);
+registerToyRewards();
+const cfg = JSON.parse(process.argv[2]!) as FinetuneInput;
+const resume = process.argv[3] === 'resume';
+const sleepMs = Number(process.argv[4] ?? 0);
+const pause = new Int32Array(new SharedArrayBuffer(4));
+const r = await finetune(cfg, {
+  resume, progress: false, log: () => {},
+  onStep: (info) => {
+    if (process.env.STEP_FILE) process.stderr.write(`rank ${process.env.RANK ?? 0} pid ${process.pid} step ${info.step}\n`);
+    if (sleepMs > 0) Atomics.wait(pause, 0, 0, sleepMs);
+  },
+});
+if ((process.env.RANK ?? '0') === '0') console.log(JSON.stringify(r.summary));
