@@ -142,15 +142,22 @@ function registerModelEval(program: Command): void {
       if (opts.unconditional && (opts.method !== 'plain' || opts.reward || opts.budgetNfe !== undefined)) {
         throw new Error('--unconditional samples plainly: it takes no --method, --reward or --budget-nfe');
       }
+      const { evalShardFromEnv } = await import('../eval/eval-shard.js');
+      const shard = evalShardFromEnv(); // under `sharpen launch`: this rank's share, the scores gathered
       const model = await TextToImageModel.load(opts.ckpt);
       const reward = opts.reward ? await makeReward(opts.reward) : undefined;
       const r = await evaluateModel(model, {
+        shard,
         split: opts.split, perCategory: opts.perCategory, imagesPerPrompt: opts.imagesPerPrompt, steps: opts.steps,
         guidanceScale: opts.cfg, seed: opts.seed, unconditional: opts.unconditional, progress: true, metrics,
         method: opts.unconditional ? undefined : { name: opts.method, options: { reward, budgetNfe: opts.budgetNfe } },
       });
       reward?.dispose?.();
       for (const m of metrics) m.dispose?.();
+      if (shard && shard.rank !== 0) {
+        model.dispose();
+        return; // rank 0 prints and writes
+      }
       if (opts.samples) {
         const { writeFileSync, renameSync, mkdirSync } = await import('node:fs');
         const { dirname } = await import('node:path');

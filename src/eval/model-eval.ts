@@ -15,6 +15,7 @@ import { Progress } from '../util/progress.js';
 import { checkOutput, type Reward } from '../rewards/reward.js';
 import { meanByKey } from './stats.js';
 import { repeatEach } from '../util/arrays.js';
+import { gatherSamples, SHARD_SEED_STRIDE, type EvalShard } from './eval-shard.js';
 
 export interface EvalOptions {
   split?: string;
@@ -34,6 +35,9 @@ export interface EvalOptions {
    *  a sample a reward could not score is left out of that reward's mean and counted) */
   metrics?: Reward[];
   progress?: boolean;
+  /** evaluate only this rank's share of the batches and gather every rank's scores (eval-shard.ts;
+   *  `evalShardFromEnv()` under `sharpen launch`) */
+  shard?: EvalShard | null;
   /** also return every sampled image (EvalResult.images, in the order of the samples), e.g. to show
    *  the base and a fine-tuned model side by side on the same prompts and noises */
   keepImages?: boolean;
@@ -117,18 +121,21 @@ export async function evaluateModel(model: TextToImageModel, opts: EvalOptions =
   const bs = opts.batchSize ?? 32;
   const jobs = repeatEach(selectPrompts(opts.split ?? 'test', opts.perCategory), per);
   model.train(false);
-  torch.manualSeed(opts.seed ?? 0);
-  const samples: EvalResult['samples'] = [];
+  const shard = opts.shard ?? null;
+  if (shard && opts.keepImages) throw new Error('evaluateModel: keepImages needs every image in one process; it cannot be used with a shard');
+  torch.manualSeed((opts.seed ?? 0) + (shard ? SHARD_SEED_STRIDE * shard.rank : 0));
+  const local: (EvalSample | undefined)[] = new Array(jobs.length);
+  const localNfe: number[] = new Array<number>(jobs.length).fill(0);
   const kept: RgbImage[] | null = opts.keepImages ? [] : null;
-  let nfe = 0;
-  const progress = opts.progress ? new Progress({ total: jobs.length, label: 'eval', unit: 'img' }) : null;
+  const progress = opts.progress ? new Progress({ total: jobs.length, label: shard ? `eval (rank ${shard.rank} of ${shard.worldSize})` : 'eval', unit: 'img' }) : null;
   for (let i = 0; i < jobs.length; i += bs) {
+    if (shard && (i / bs) % shard.worldSize !== shard.rank) continue;
     const chunk = jobs.slice(i, i + bs);
     const prompts = chunk.map((j) => (opts.unconditional ? '' : j.prompt));
     const r = method
       ? await method.sample(model, prompts, { steps: opts.steps, guidanceScale: opts.guidanceScale, ...opts.method!.options })
       : generate(model, prompts, { steps: opts.steps, guidanceScale: opts.unconditional ? 1 : opts.guidanceScale });
-    nfe = r.nfePerImage;
+    chunk.forEach((_, k) => { localNfe[i + k] = r.nfePerImage; });
     // generate() refuses a non-finite sample itself; a sampling method's images are checked here
     if (method) {
       try {
@@ -150,11 +157,14 @@ export async function evaluateModel(model: TextToImageModel, opts: EvalOptions =
     } finally {
       r.images.dispose();
     }
-    chunk.forEach((j, k) => samples.push({ ...j, score: evaluateImage(imgs[k]!, j.prompt, j.category).score, metrics: extra[k]! }));
+    chunk.forEach((j, k) => { local[i + k] = { ...j, score: evaluateImage(imgs[k]!, j.prompt, j.category).score, metrics: extra[k]! }; });
     kept?.push(...imgs);
     progress?.update(Math.min(jobs.length, i + bs));
   }
   progress?.finish();
+  const gathered = shard ? gatherSamples(shard, jobs, local, localNfe, (opts.metrics ?? []).map((m) => m.name)) : { samples: local as EvalSample[], nfe: localNfe };
+  const samples = gathered.samples;
+  const nfe = gathered.nfe.at(-1) ?? 0;
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
   const categories = {} as Record<Category, CategoryScore>;
   for (const c of CATEGORIES) {
