@@ -25,6 +25,7 @@ registerModelCommands(program);
 (await import('./finetune.js')).registerFinetuneCommands(program);
 (await import('./reward.js')).registerRewardCommands(program);
 (await import('./demo.js')).registerDemoCommand(program);
+(await import('./serve.js')).registerServeCommand(program);
 
 try {
   await program.parseAsync(process.argv);
