@@ -156,7 +156,7 @@ function registerLabelRoutes(app: Hono, ctx: ServerContext): void {
     return c.json({ ...summarize(labels), labels: labels.slice(-200).map((l) => ({ ...l, imageA: ctx.paths.toRel(l.imageA), imageB: ctx.paths.toRel(l.imageB) })) });
   });
   app.post('/api/labels/export', async (c) => {
-    const b = await jsonBody(c, z.object({ out: z.string().regex(/^runs\/[\w.\/-]{1,200}$/, "must be a folder under runs/, e.g. 'runs/labels'").refine((p) => !p.split('/').includes('..'), "must not hold '..'").default('runs/labels') }).strict());
+    const b = await jsonBody(c, z.object({ out: z.string().regex(/^runs\/[\w./-]{1,200}$/, "must be a folder under runs/, e.g. 'runs/labels'").refine((p) => !p.split('/').includes('..'), "must not hold '..'").default('runs/labels') }).strict());
     const r = exportLabels(ctx.store, join(ctx.root, b.out));
     return c.json({ pairs: r.pairs, file: ctx.paths.toRel(r.file) });
   });

@@ -49,12 +49,15 @@ export function serveProject(p: Project, opts: ServeOptions = {}): Promise<Runni
   return startServer({ root: p.root, store: p.store, port: 0, pollMs: 50, ...opts });
 }
 
-/** JSON request helper: status and parsed body. */
-export async function api(base: string, path: string, init: { method?: string; body?: unknown; headers?: Record<string, string>; raw?: string } = {}): Promise<{ status: number; body: any }> {
+/** JSON request helper: status and parsed body (typed loosely: the tests read many shapes). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
+
+export async function api(base: string, path: string, init: { method?: string; body?: unknown; headers?: Record<string, string>; raw?: string } = {}): Promise<{ status: number; body: Json }> {
   const headers: Record<string, string> = { ...(init.body !== undefined || init.raw !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers };
   const r = await fetch(new URL(path, base), { method: init.method ?? (init.body !== undefined || init.raw !== undefined ? 'POST' : 'GET'), headers, body: init.raw ?? (init.body !== undefined ? JSON.stringify(init.body) : undefined) });
   const text = await r.text();
-  let body: any = text;
+  let body: Json = text;
   try {
     body = JSON.parse(text);
   } catch {
