@@ -66,6 +66,7 @@ export function LabelPage() {
     const r = await post('/api/labels', { pool, pair: pair.id, choice, annotator: who });
     setSummary(r);
     await next();
+    void loadPools(pool);
   };
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {

@@ -39,9 +39,13 @@ export function RunPage(props: { id: number }) {
     }
   };
   if (!run) return html`<section>${error ? html`<p class="error">${error}</p>` : 'loading…'}</section>`;
+  // the newest numbers come with the events; the run's row only when its status changes
+  const latest = (key: string) => rows.filter((r) => r.key === key && r.value !== null).at(-1)?.value ?? null;
+  const step = rows.length ? rows.at(-1)!.step : run.step;
+  const elapsed = latest('elapsedSec') ?? run.wallClockSec;
   return html`<section>
     <h2>Run ${run.id}: ${run.name} <span class=${`status ${run.status}`}>${run.status}</span></h2>
-    <p>${run.method} · step ${run.step}${run.steps ? ` of ${run.steps}` : ''} · reward ${fmt(run.reward)} · ${duration(run.wallClockSec)}</p>
+    <p class="run-info">${run.method} · step ${step}${run.steps ? ` of ${run.steps}` : ''} · reward ${fmt(latest('rewardMean') ?? run.reward)} · training ${duration(elapsed)}</p>
     ${error && html`<p class="error">${error}</p>`}
     <div class="charts">
       <${Chart} id="chart-loss" title="loss" series=${[seriesOf(rows, 'loss')]}/>
