@@ -32,15 +32,14 @@ function sameToken(given: string | undefined, token: string): boolean {
 
 /** A run as the Runs page lists it: its row with progress, the last reward and wall-clock. */
 export function runSummary(ctx: ServerContext, r: RunRow): Record<string, unknown> {
-  const last = (key: string) => ctx.store.metrics(r.id, key).filter((m) => Number.isFinite(m.value)).at(-1) ?? null;
-  const rows = ctx.store.metrics(r.id, 'loss');
-  const step = Math.max(0, ...ctx.store.metrics(r.id).map((m) => m.step));
+  const latest = ctx.store.latestMetrics(r.id);
+  const step = latest.step ?? 0;
   const steps = typeof r.config.steps === 'number' ? r.config.steps : null;
   const end = r.finishedAt ? Date.parse(r.finishedAt) : Date.now();
   return {
     id: r.id, name: r.name, method: r.method, status: r.status, startedAt: r.startedAt, finishedAt: r.finishedAt, error: r.error,
     outDir: ctx.paths.isAllowed(r.outDir) ? ctx.paths.toRel(r.outDir) : null, step, steps, progress: steps ? Math.min(1, step / steps) : null,
-    reward: last('rewardMean')?.value ?? null, heldOut: last('heldOut')?.value ?? null, loss: rows.at(-1)?.value ?? null,
+    reward: latest.values.rewardMean ?? null, heldOut: latest.values.heldOut ?? null, loss: latest.values.loss ?? null,
     wallClockSec: Math.max(0, (end - Date.parse(r.startedAt)) / 1000),
   };
 }

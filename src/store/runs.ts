@@ -253,6 +253,16 @@ export class RunStore {
     return rows.map((r) => ({ step: r.step, key: r.key, value: r.value ?? NaN }));
   }
 
+  /** A run's newest step and the newest finite value of each key (what a list of runs shows), without reading every row. */
+  latestMetrics(id: number): { step: number | null; values: Record<string, number> } {
+    const step = (this.db.prepare('SELECT MAX(step) AS step FROM metrics WHERE run_id = ?').get(id) as { step: number | null }).step;
+    const rows = this.db
+      .prepare(`SELECT m.key, m.value FROM metrics m JOIN (SELECT key, MAX(step) AS step FROM metrics WHERE run_id = ? AND value IS NOT NULL GROUP BY key) l
+        ON m.key = l.key AND m.step = l.step WHERE m.run_id = ?`)
+      .all(id, id) as { key: string; value: number }[];
+    return { step, values: Object.fromEntries(rows.map((r) => [r.key, r.value])) };
+  }
+
   /** Records a label; it is committed when this returns. Returns its id. */
   addLabel(l: NewLabel): number {
     const info = this.db
