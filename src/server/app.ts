@@ -129,7 +129,12 @@ function registerFileRoutes(app: Hono, ctx: ServerContext): void {
   });
   // the front end: files of web/dist, and index.html for every other page path
   app.get('*', (c) => {
-    const p = decodeURIComponent(new URL(c.req.url).pathname);
+    let p: string;
+    try {
+      p = decodeURIComponent(new URL(c.req.url).pathname);
+    } catch {
+      throw new HttpError(400, 'the address is not valid URL encoding');
+    }
     if (p.startsWith('/api/')) throw new HttpError(404, `${p}: no such route`);
     const dist = resolve(ctx.webDist);
     const asset = resolve(dist, '.' + p);

@@ -125,6 +125,9 @@ test('files: an image of a run is served; traversal, absolute paths, symlinks ou
     const r = await rawGet(s.url, path);
     assert.ok(!r.body.includes('root:') && !r.body.includes('"dependencies"'), `${path}: ${r.body.slice(0, 80)}`);
   }
+  const badEncoding = await rawGet(s.url, '/%zz');
+  assert.equal(badEncoding.status, 400);
+  assert.match(badEncoding.body, /not valid URL encoding/);
 });
 
 test('bodies: malformed JSON, unknown fields, wrong types, another content type and a huge body are refused with the reason', async () => {

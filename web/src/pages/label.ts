@@ -1,7 +1,7 @@
 // Label: two images of one prompt, answered A better / B better / tie / skip by mouse or keyboard
 // (1, 2, t, s), with a running count and the agreement with the preference model. Pairs come from a
 // pool: a checkpoint's samples, or the pairs where a preference model is least sure.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { html, get, post, fileUrl, annotator, setAnnotator, type Json } from '../api.ts';
 
 function NewPool(props: { onMade: (id: string) => void }) {
@@ -61,12 +61,20 @@ export function LabelPage() {
   useEffect(() => {
     next();
   }, [pool]);
+  // one answer at a time: a key pressed again before the next pair is shown is ignored
+  const sending = useRef(false);
   const answer = async (choice: string) => {
-    if (!pair) return;
-    const r = await post('/api/labels', { pool, pair: pair.id, choice, annotator: who });
-    setSummary(r);
-    await next();
-    void loadPools(pool);
+    if (!pair || sending.current) return;
+    sending.current = true;
+    try {
+      setSummary(await post('/api/labels', { pool, pair: pair.id, choice, annotator: who }));
+      await next();
+      void loadPools(pool);
+    } catch (e) {
+      setMessage((e as Error).message);
+    } finally {
+      sending.current = false;
+    }
   };
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {

@@ -1,7 +1,7 @@
 // User study: a blind comparison of two or more checkpoints. Each prompt and initial noise is shown
 // as two images in a random order with no names; the answers give win / tie / loss per pair with
 // 95 % intervals, as a table and a chart (exported as Markdown, CSV and SVG).
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { html, get, post, annotator, type Json } from '../api.ts';
 
 export function StudyPage(props: { id: string | null }) {
@@ -37,10 +37,19 @@ export function StudyPage(props: { id: string | null }) {
       setBusy(false);
     }
   };
+  // one answer at a time: a key pressed again before the next comparison is shown is ignored
+  const sending = useRef(false);
   const answer = async (choice: string) => {
-    if (!cmp) return;
-    await post(`/api/studies/${props.id}/answer`, { comparison: cmp.id, choice, annotator: annotator() });
-    await next();
+    if (!cmp || sending.current) return;
+    sending.current = true;
+    try {
+      await post(`/api/studies/${props.id}/answer`, { comparison: cmp.id, choice, annotator: annotator() });
+      await next();
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      sending.current = false;
+    }
   };
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
