@@ -65,7 +65,9 @@ const TrainBody = z.object({
   batch: z.number().int().min(1).max(4096).optional(),
   evalEvery: z.number().int().min(0).max(100_000).optional(),
   checkpointEvery: z.number().int().min(1).max(100_000).optional(),
-  set: z.array(z.string().regex(/^[A-Za-z][\w.]*=[^\s]{0,400}$/, 'must be key=value')).max(32).default([]),
+  // --set may not move the run's folder, store or base: those are the fields above, checked
+  set: z.array(z.string().regex(/^[A-Za-z][\w.]*=[^\s]{0,400}$/, 'must be key=value')
+    .refine((a) => !/^(out|store|base)=/.test(a), 'out, store and base are set by the fields name and base, not by --set')).max(32).default([]),
 }).strict();
 
 function registerGenerateRoutes(app: Hono, ctx: ServerContext): void {

@@ -302,4 +302,7 @@ test('training: a run started from the page is recorded in the store and can be 
   assert.equal((await api(s.url, '/api/train', { body: { name: 'dpo', method: 'ddpo', steps: 1 } })).status, 409, 'the folder exists');
   assert.equal((await api(s.url, '/api/train', { body: { name: '../x', method: 'ddpo', steps: 1 } })).status, 400);
   assert.equal((await api(s.url, '/api/train', { body: { name: 'y', method: 'ddpo', steps: 1, set: ['a=b c'] } })).status, 400);
+  const moved = await api(s.url, '/api/train', { body: { name: 'y', method: 'ddpo', steps: 1, set: ['out=/tmp/elsewhere'] } });
+  assert.equal(moved.status, 400);
+  assert.match(moved.body.error, /out, store and base are set by the fields/);
 });
