@@ -4,8 +4,9 @@
 //
 //   generate — images of one prompt from a checkpoint with a sampler and an inference-time method
 //   pool     — k images per prompt from a checkpoint, every two of one prompt a pair to label;
-//              with a preference model, each pair carries its P(A ≻ B) and, ranked 'uncertain',
-//              the pairs come nearest ½ first (where the model is least sure)
+//              with a preference model, each pair carries its Bradley–Terry P(A ≻ B) (Bradley &
+//              Terry, 1952; src/models/preference.ts) and, ranked 'uncertain', the pairs come
+//              nearest ½ first (where the model is least sure)
 //   study    — the same prompts and initial noises through two or more checkpoints (a user study)
 //
 // Images are written as PNG files into the job's folder, which the server chose.
