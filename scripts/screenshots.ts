@@ -1,7 +1,8 @@
 // Screenshots of the dashboard's pages for the README (docs/screenshots/*.png), made on the shipped
 // checkpoints in a temporary project folder: two short RLHF-Diffusion-Sharpening runs trained from the
-// page (the Run page is taken while the first one trains), a generation, a few pairs labelled with
-// the keyboard, the two runs compared, and a blind user study of the base against the first run.
+// page (the Run page is taken while the first one trains, and again with its sample grids per
+// checkpoint), a generation, a few pairs labelled with the keyboard, the two runs compared, and a
+// blind user study of the base against the first run.
 //   node --import tsx scripts/screenshots.ts [--out docs/screenshots] [--steps 12] [--keep]
 // Needs /usr/bin/chromium (scripts/setup.sh installs it). Takes a few minutes on 2 cores.
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -47,7 +48,7 @@ const runIdOf = async (folder: string) => {
 
 try {
   const train = (name: string, lr: string) => call('/api/train', {
-    name, method: 'rlhf-sharpening', reward: 'compositional', steps, batch: 2, evalEvery: Math.max(1, Math.floor(steps / 4)),
+    name, method: 'rlhf-sharpening', reward: 'compositional', steps, batch: 2, evalEvery: Math.max(1, Math.floor(steps / 4)), checkpointEvery: Math.max(1, Math.floor(steps / 2)),
     set: [`lr=${lr}`, 'loraRank=8', 'rankBy=image', 'renoise=fresh', 'evalPerCategory=2'],
   });
   await train('sharpening-lr5e-5', '5e-5');
@@ -81,6 +82,10 @@ try {
   await page.locator('table.runs tbody tr').nth(1).waitFor();
   for (const id of [a, b]) await page.getByLabel(`compare run ${id}`).check();
   await shot('runs');
+  await page.goto(url(`#/run/${a}`));
+  await page.getByRole('button', { name: 'Sample grids per checkpoint' }).click();
+  await page.locator('.images figure img').nth(1).waitFor({ timeout: 600_000 });
+  await shot('run-grids');
   await page.goto(url(`#/compare/${a},${b}`));
   await page.getByRole('button', { name: 'Same prompts and noises, side by side' }).click();
   await page.locator('table.grid img').first().waitFor({ timeout: 600_000 });

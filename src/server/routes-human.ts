@@ -4,7 +4,7 @@
 // before the route answers.
 import type { Hono } from 'hono';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { HttpError, intParam, jsonBody, ANNOTATOR_PATTERN, type ServerContext } from './http.js';
 import { newId, readPool, listPools, nextPair, poolsDir, recordLabel, summarize, writePool, exportLabels, type Pool } from './labels.js';
@@ -93,6 +93,24 @@ function registerGenerateRoutes(app: Hono, ctx: ServerContext): void {
       id, ckpts: body.ckpts,
       rows: r.trials.map((t) => ({ prompt: t.prompt, images: t.images.slice(0, body.ckpts.length).map((f) => ctx.paths.toRel(join(out, f))) })),
     });
+  });
+  // a run's sample grids at its base and at each of its training checkpoints
+  app.post('/api/runs/:id/grids', async (c) => {
+    const id = intParam(c, 'id');
+    const run = ctx.store.getRun(id);
+    if (!run) throw new HttpError(404, `run ${id}: no such run`);
+    const body = await jsonBody(c, z.object({ prompts: z.number().int().min(1).max(16).default(4), seed: z.number().int().min(0).default(0), steps: z.number().int().min(1).max(1000).optional() }).strict());
+    const cfgFile = join(run.outDir, 'finetune-config.json');
+    if (!ctx.paths.isAllowed(run.outDir) || !existsSync(cfgFile)) throw new HttpError(400, `run ${id}: not a fine-tuning run folder inside runs/ (no finetune-config.json)`);
+    const cfg = run.config as { base?: unknown; loraRank?: unknown; loraAlpha?: unknown };
+    const base = typeof cfg.base === 'string' ? resolve(ctx.root, cfg.base) : '';
+    if (!base || !ctx.paths.isAllowed(base)) throw new HttpError(400, `run ${id}: its base '${String(cfg.base)}' is not inside runs/ or checkpoints/`);
+    const out = join(ctx.root, 'runs', 'dashboard', 'grids', newId('grids'));
+    const r = await ctx.jobs.runWorker<{ grids: { step: number; image: string }[] }>({
+      kind: 'run-grids', run: run.outDir, base, loraRank: typeof cfg.loraRank === 'number' ? cfg.loraRank : 0,
+      loraAlpha: typeof cfg.loraAlpha === 'number' ? cfg.loraAlpha : null, prompts: body.prompts, seed: body.seed, steps: body.steps,
+    }, out).catch((e: Error) => { throw new HttpError(400, e.message); });
+    return c.json({ grids: r.grids.map((g) => ({ step: g.step, image: ctx.paths.toRel(join(out, g.image)) })) });
   });
   app.post('/api/train', async (c) => {
     const b = await jsonBody(c, TrainBody);

@@ -8,6 +8,9 @@
 //              Terry, 1952; src/models/preference.ts) and, ranked 'uncertain', the pairs come
 //              nearest ½ first (where the model is least sure)
 //   study    — the same prompts and initial noises through two or more checkpoints (a user study)
+//   run-grids — a fine-tuning run's sample grid at its base (step 0) and at each of its intact
+//              training checkpoints (checkpoints/checkpoint-N: the UNet, or the LoRA adapters on
+//              the base), all from the same prompts and initial noises
 //
 // Images are written as PNG files into the job's folder, which the server chose.
 import { mkdirSync } from 'node:fs';
@@ -50,8 +53,22 @@ export const StudyJobSchema = z.object({
   ...sampling,
 }).strict();
 
-export const WorkerJobSchema = z.discriminatedUnion('kind', [GenerateJobSchema, PoolJobSchema, StudyJobSchema]);
-export type WorkerJob = z.infer<typeof WorkerJobSchema>;
+export const RunGridsJobSchema = z.object({
+  kind: z.literal('run-grids'),
+  /** the run folder and its base checkpoint */
+  run: z.string().min(1),
+  base: z.string().min(1),
+  /** the run's LoRA rank and alpha (0: the UNet was trained whole) */
+  loraRank: z.number().int().min(0),
+  loraAlpha: z.number().positive().nullable(),
+  prompts: z.number().int().min(1).max(16).default(4),
+  perPrompt: z.number().int().min(1).max(8).default(2),
+  ...sampling,
+}).strict();
+
+export const WorkerJobSchema = z.discriminatedUnion('kind', [GenerateJobSchema, PoolJobSchema, StudyJobSchema, RunGridsJobSchema]);
+/** A job as the server writes it (defaults not filled in yet). */
+export type WorkerJob = z.input<typeof WorkerJobSchema>;
 
 /** A pair to label, as a pool file lists it (image paths relative to the pool's folder). */
 export interface PoolPair {
@@ -182,12 +199,54 @@ async function runStudy(job: z.infer<typeof StudyJobSchema>, out: string): Promi
   return { trials };
 }
 
+async function runGrids(job: z.infer<typeof RunGridsJobSchema>, out: string): Promise<object> {
+  const torch = await import('../torch/index.js');
+  const { TextToImageModel } = await import('../models/t2i.js');
+  const { generate } = await import('../models/generate.js');
+  const { writeGrid } = await import('../eval/grid.js');
+  const { intactCheckpoints, loadCheckpoint, disposeCheckpoint } = await import('../train/checkpoint.js');
+  const { injectLoRA, loadLoRAStateDict } = await import('../nn/lora.js');
+  const prompts = (await trainPrompts(job.prompts, job.seed)).flatMap((p) => new Array<string>(job.perPrompt).fill(p));
+  const steps = [{ step: 0, dir: null as string | null }, ...intactCheckpoints(join(job.run, 'checkpoints')).reverse()];
+  const grids: { step: number; image: string }[] = [];
+  mkdirSync(out, { recursive: true });
+  for (const { step, dir } of steps) {
+    const model = await TextToImageModel.load(job.base);
+    if (dir) {
+      const c = await loadCheckpoint(dir);
+      try {
+        if (job.loraRank > 0) {
+          // the adapted layers are those the checkpoint holds adapters for
+          const names = new Set(Object.keys(c.tensors.lora ?? {}).map((k) => k.slice(0, k.indexOf('.lora_layer.'))));
+          injectLoRA(model.unet, { rank: job.loraRank, ...(job.loraAlpha !== null ? { alpha: job.loraAlpha } : {}), target: (n) => names.has(n) });
+          loadLoRAStateDict(model.unet, c.tensors.lora ?? {});
+        } else {
+          if (!c.tensors.unet) throw new Error(`${dir}: no UNet weights in it`);
+          model.unet.loadStateDict(c.tensors.unet);
+        }
+      } finally {
+        disposeCheckpoint(c);
+      }
+    }
+    model.train(false);
+    torch.manualSeed(job.seed); // the same initial noises at every step
+    const r = generate(model, prompts, { steps: job.steps, guidanceScale: job.guidance });
+    model.dispose();
+    const image = `step-${step}.png`;
+    await writeGrid(join(out, image), r.images, prompts, { cols: job.perPrompt * 2, labelLines: 2, title: step ? `step ${step}` : 'base (step 0)' });
+    r.images.dispose();
+    grids.push({ step, image });
+  }
+  return { grids };
+}
+
 /** Runs one job, writing its images into `out`; returns the result object. */
-export async function runJob(job: WorkerJob, out: string): Promise<object> {
+export async function runJob(job: z.infer<typeof WorkerJobSchema>, out: string): Promise<object> {
   const torch = await import('../torch/index.js');
   torch.setNumThreads(Math.max(1, Number(process.env.OMP_NUM_THREADS) || 1));
   if (job.kind === 'generate') return runGenerate(job, out);
   if (job.kind === 'pool') return runPool(job, out);
+  if (job.kind === 'run-grids') return runGrids(job, out);
   return runStudy(job, out);
 }
 

@@ -11,6 +11,7 @@ import { readPreferencePairs } from '../../src/data/preferences.js';
 import type { RunningServer } from '../../src/server/serve.js';
 import { api, makeProject, serveProject, type Project } from './helpers.js';
 import { preferenceLabelFile, saveTinyBase, tempDir } from '../train/finetune-helpers.js';
+import { finetune } from '../../src/train/loop.js';
 
 let p: Project;
 let s: RunningServer;
@@ -279,9 +280,20 @@ test('user study: blind comparisons in a random order; win / tie / loss per pair
   assert.equal((await api(s.url, '/api/studies', { body: { ckpts: ['checkpoints/base'] } })).status, 400);
 });
 
+test('grids per checkpoint of a run that trained the whole UNet; a run that is not a fine-tuning run is refused', async () => {
+  const out = join(p.root, 'runs', 'full');
+  await finetune({ method: 'diffusion-dpo-labels', pairs: preferenceLabelFile('dash-full'), base: join(p.root, 'checkpoints', 'base'), out, store: p.store, steps: 2, batch: 2, checkpointEvery: 1 }, { progress: false, log: () => {} });
+  const id = (await api(s.url, '/api/runs')).body.runs.find((r: { outDir: string }) => r.outDir === 'runs/full').id;
+  const g = await api(s.url, `/api/runs/${id}/grids`, { body: { prompts: 1, steps: 2 } });
+  assert.equal(g.status, 200, JSON.stringify(g.body));
+  assert.deepEqual(g.body.grids.map((x: { step: number }) => x.step), [0, 1, 2], 'the base and the two kept checkpoints, in step order');
+  assert.match((await api(s.url, `/api/runs/${p.runId}/grids`, { body: {} })).body.error, /not a fine-tuning run folder/);
+  assert.equal((await api(s.url, '/api/runs/999/grids', { body: {} })).status, 404);
+});
+
 test('training: a run started from the page is recorded in the store and can be stopped; bad requests are refused', async () => {
   const pairs = preferenceLabelFile('dash-train');
-  const t = await api(s.url, '/api/train', { body: { name: 'dpo', method: 'diffusion-dpo-labels', steps: 500, batch: 2, set: [`pairs=${pairs}`] } });
+  const t = await api(s.url, '/api/train', { body: { name: 'dpo', method: 'diffusion-dpo-labels', steps: 500, batch: 2, set: [`pairs=${pairs}`, 'loraRank=2'] } });
   assert.equal(t.status, 200, JSON.stringify(t.body));
   const job = t.body.job.id;
   let run: { id: number; step: number } | undefined;
@@ -298,6 +310,11 @@ test('training: a run started from the page is recorded in the store and can be 
   assert.equal(after.status, 'stopped');
   assert.ok((await api(s.url, `/api/runs/${run.id}`)).body.run.step < 500);
   assert.equal((await api(s.url, `/api/train/${job}/stop`, { body: {} })).status, 409);
+  // the stopped run saved a checkpoint (LoRA adapters): its grids are the base's and that checkpoint's
+  const g = await api(s.url, `/api/runs/${run.id}/grids`, { body: { prompts: 1, steps: 2 } });
+  assert.equal(g.status, 200, JSON.stringify(g.body));
+  assert.deepEqual(g.body.grids.map((x: { step: number }) => x.step > 0), [false, true]);
+  for (const x of g.body.grids) assert.equal((await fetch(new URL(`/api/file?path=${x.image}`, s.url))).status, 200);
   assert.equal((await api(s.url, '/api/train/99/stop', { body: {} })).status, 404);
   assert.equal((await api(s.url, '/api/train', { body: { name: 'dpo', method: 'ddpo', steps: 1 } })).status, 409, 'the folder exists');
   assert.equal((await api(s.url, '/api/train', { body: { name: '../x', method: 'ddpo', steps: 1 } })).status, 400);

@@ -25,6 +25,8 @@ export function RunPage(props: { id: number }) {
   const { rows, run: live } = useLiveMetrics(props.id);
   const [detail, setDetail] = useState<Json | null>(null);
   const [samples, setSamples] = useState<Json | null>(null);
+  const [grids, setGrids] = useState<Json[] | null>(null);
+  const [busy, setBusy] = useState(false);
   const [error, setError] = useState('');
   useEffect(() => {
     get(`/api/runs/${props.id}`).then(setDetail, (e) => setError(e.message));
@@ -36,6 +38,17 @@ export function RunPage(props: { id: number }) {
       setSamples(await post('/api/samples', { ckpts: ['checkpoints/base', run.outDir], prompts: 4 }));
     } catch (e) {
       setError((e as Error).message);
+    }
+  };
+  const makeGrids = async () => {
+    setError('');
+    setBusy(true);
+    try {
+      setGrids((await post(`/api/runs/${props.id}/grids`, { prompts: 4 })).grids);
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setBusy(false);
     }
   };
   if (!run) return html`<section>${error ? html`<p class="error">${error}</p>` : 'loading…'}</section>`;
@@ -53,7 +66,9 @@ export function RunPage(props: { id: number }) {
       <${Chart} id="chart-heldout" title="held-out score" series=${[seriesOf(rows, 'heldOut')]}/>
     </div>
     <h3>Samples</h3>
-    <p><button onClick=${sample}>Sample its model beside the base (same prompts and noises)</button></p>
+    <p><button onClick=${makeGrids} disabled=${busy}>Sample grids per checkpoint</button>
+      <button onClick=${sample}>Sample its model beside the base (same prompts and noises)</button></p>
+    ${grids && html`<div class="images">${grids.map((g: Json) => html`<figure><img class="grid-img" src=${fileUrl(g.image)}/><figcaption>${g.step ? `step ${g.step}` : 'base'}</figcaption></figure>`)}</div>`}
     ${samples && html`<table class="grid"><thead><tr><th>prompt</th>${samples.ckpts.map((c: string) => html`<th>${c}</th>`)}</tr></thead>
       <tbody>${samples.rows.map((r: Json) => html`<tr><td>${r.prompt}</td>${r.images.map((i: string) => html`<td><img class="px" src=${fileUrl(i)}/></td>`)}</tr>`)}</tbody></table>`}
     ${detail?.images?.length > 0 && html`<div class="images">${detail.images.map((i: string) => html`<figure><img class="grid-img" src=${fileUrl(i)}/><figcaption>${i}</figcaption></figure>`)}</div>`}
