@@ -28,6 +28,7 @@ before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   page.on('pageerror', (e) => assert.fail(`error in the page: ${e.message}`));
+  page.setDefaultTimeout(120_000); // a busy 2-core machine: sampling and training share it with other tests
 });
 
 after(async () => {
