@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libopenblas0-openmp cmake g++)
+packages=(libopenblas0-openmp cmake g++ chromium)
 [ -z "${LIBTORCH:-}" ] && packages+=(libtorch-dev libgloo-dev)  # LIBTORCH=/path brings its own libtorch
 need_apt=()
 for p in "${packages[@]}"; do

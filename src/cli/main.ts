@@ -30,6 +30,7 @@ registerModelCommands(program);
 (await import('./demo.js')).registerDemoCommand(program);
 (await import('./paper.js')).registerPaperCommand(program);
 (await import('./launch.js')).registerLaunchCommand(program);
+(await import('./serve.js')).registerServeCommand(program);
 
 try {
   await program.parseAsync(process.argv);

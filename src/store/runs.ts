@@ -1,12 +1,17 @@
 // The SQLite store of runs and their metrics (docs/architecture.md, "Run store"; src/store/). One file,
 // by default runs/store.sqlite, shared by every training run of a machine: the dashboard, the demo and
-// the report read runs back from it. Two tables:
+// the report read runs back from it. Four tables:
 //
 //   runs     (id, name, method, out_dir, config JSON, status running|finished|failed, started_at,
 //             finished_at, error)                       — one row per run; a resumed run keeps its row;
 //             method: a fine-tuning run's method, or the kind of run (pretrain, train-clip,
 //             train-preference, train-aesthetic)
 //   metrics  (run_id, step, key, value)                  — one row per logged number, (run_id, step, key) unique
+//   labels   (id, pool, pair_id, prompt, image_a_id, image_a, image_b_id, image_b, choice A|B|tie|skip,
+//             annotator, created_at, model_p_a, meta JSON) — one row per human answer on a pair
+//             (the dashboard, src/server/); model_p_a: the preference model's P(A ≻ B) when known
+//   study_votes (id, study, trial_id, prompt, model_x, model_y, outcome x|y|tie, annotator,
+//             created_at)                                — one row per answer of a blind user study
 //
 // Times are ISO-8601 strings (UTC). Writes use WAL journaling and a busy timeout, so that two runs
 // writing the same store at once wait for each other instead of failing. A file that is not an
@@ -57,10 +62,75 @@ CREATE TABLE IF NOT EXISTS metrics (
   value REAL,
   PRIMARY KEY (run_id, step, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS labels (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  pool TEXT NOT NULL,
+  pair_id TEXT NOT NULL,
+  prompt TEXT NOT NULL,
+  image_a_id TEXT NOT NULL,
+  image_a TEXT NOT NULL,
+  image_b_id TEXT NOT NULL,
+  image_b TEXT NOT NULL,
+  choice TEXT NOT NULL CHECK (choice IN ('A', 'B', 'tie', 'skip')),
+  annotator TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  model_p_a REAL,
+  meta TEXT
+);
+CREATE TABLE IF NOT EXISTS study_votes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  study TEXT NOT NULL,
+  trial_id TEXT NOT NULL,
+  prompt TEXT NOT NULL,
+  model_x TEXT NOT NULL,
+  model_y TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('x', 'y', 'tie')),
+  annotator TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
 `;
 
 const RUN_COLUMNS = ['id', 'name', 'method', 'out_dir', 'config', 'status', 'started_at', 'finished_at', 'error'];
 const METRIC_COLUMNS = ['run_id', 'step', 'key', 'value'];
+const LABEL_COLUMNS = ['id', 'pool', 'pair_id', 'prompt', 'image_a_id', 'image_a', 'image_b_id', 'image_b', 'choice', 'annotator', 'created_at', 'model_p_a', 'meta'];
+const VOTE_COLUMNS = ['id', 'study', 'trial_id', 'prompt', 'model_x', 'model_y', 'outcome', 'annotator', 'created_at'];
+
+export type LabelChoice = 'A' | 'B' | 'tie' | 'skip';
+
+/** A person's answer on a pair of images of one prompt. Image paths are absolute. */
+export interface LabelRow {
+  id: number;
+  pool: string;
+  pairId: string;
+  prompt: string;
+  imageAId: string;
+  imageA: string;
+  imageBId: string;
+  imageB: string;
+  choice: LabelChoice;
+  annotator: string;
+  createdAt: string;
+  /** the preference model's P(A ≻ B) for the pair, when it was scored */
+  modelPA: number | null;
+  meta: Record<string, unknown> | null;
+}
+
+export type NewLabel = Omit<LabelRow, 'id' | 'createdAt'>;
+
+export type StudyOutcome = 'x' | 'y' | 'tie';
+
+/** One answer of a blind user study: which of two models' images of one prompt won. */
+export interface StudyVoteRow {
+  id: number;
+  study: string;
+  trialId: string;
+  prompt: string;
+  modelX: string;
+  modelY: string;
+  outcome: StudyOutcome;
+  annotator: string;
+  createdAt: string;
+}
 
 interface RawRun {
   id: number;
@@ -96,6 +166,8 @@ export class RunStore {
       db.exec(SCHEMA);
       checkColumns(db, 'runs', RUN_COLUMNS);
       checkColumns(db, 'metrics', METRIC_COLUMNS);
+      checkColumns(db, 'labels', LABEL_COLUMNS);
+      checkColumns(db, 'study_votes', VOTE_COLUMNS);
     } catch (e) {
       db?.close();
       const msg = (e as Error).message;
@@ -172,6 +244,63 @@ export class RunStore {
       : this.db.prepare('SELECT step, key, value FROM metrics WHERE run_id = ? AND key = ? ORDER BY step').all(id, key)) as
       { step: number; key: string; value: number | null }[];
     return rows.map((r) => ({ step: r.step, key: r.key, value: r.value ?? NaN }));
+  }
+
+  /** A run's metric rows logged at steps after `step`, in step order (what a live view has not seen yet). */
+  metricsAfter(id: number, step: number): MetricRow[] {
+    const rows = this.db.prepare('SELECT step, key, value FROM metrics WHERE run_id = ? AND step > ? ORDER BY step, key').all(id, step) as
+      { step: number; key: string; value: number | null }[];
+    return rows.map((r) => ({ step: r.step, key: r.key, value: r.value ?? NaN }));
+  }
+
+  /** A run's newest step and the newest finite value of each key (what a list of runs shows), without reading every row. */
+  latestMetrics(id: number): { step: number | null; values: Record<string, number> } {
+    const step = (this.db.prepare('SELECT MAX(step) AS step FROM metrics WHERE run_id = ?').get(id) as { step: number | null }).step;
+    const rows = this.db
+      .prepare(`SELECT m.key, m.value FROM metrics m JOIN (SELECT key, MAX(step) AS step FROM metrics WHERE run_id = ? AND value IS NOT NULL GROUP BY key) l
+        ON m.key = l.key AND m.step = l.step WHERE m.run_id = ?`)
+      .all(id, id) as { key: string; value: number }[];
+    return { step, values: Object.fromEntries(rows.map((r) => [r.key, r.value])) };
+  }
+
+  /** Records a label; it is committed when this returns. Returns its id. */
+  addLabel(l: NewLabel): number {
+    const info = this.db
+      .prepare(`INSERT INTO labels (pool, pair_id, prompt, image_a_id, image_a, image_b_id, image_b, choice, annotator, created_at, model_p_a, meta)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(l.pool, l.pairId, l.prompt, l.imageAId, resolve(l.imageA), l.imageBId, resolve(l.imageB), l.choice, l.annotator,
+        new Date().toISOString(), l.modelPA, l.meta ? JSON.stringify(l.meta) : null);
+    return Number(info.lastInsertRowid);
+  }
+
+  /** Labels in the order they were given (optionally of one pool). */
+  labels(filter: { pool?: string } = {}): LabelRow[] {
+    const rows = (filter.pool === undefined
+      ? this.db.prepare('SELECT * FROM labels ORDER BY id').all()
+      : this.db.prepare('SELECT * FROM labels WHERE pool = ? ORDER BY id').all(filter.pool)) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: r.id as number, pool: r.pool as string, pairId: r.pair_id as string, prompt: r.prompt as string,
+      imageAId: r.image_a_id as string, imageA: r.image_a as string, imageBId: r.image_b_id as string, imageB: r.image_b as string,
+      choice: r.choice as LabelChoice, annotator: r.annotator as string, createdAt: r.created_at as string,
+      modelPA: r.model_p_a as number | null, meta: r.meta ? (JSON.parse(r.meta as string) as Record<string, unknown>) : null,
+    }));
+  }
+
+  /** Records a user-study answer; committed when this returns. Returns its id. */
+  addStudyVote(v: Omit<StudyVoteRow, 'id' | 'createdAt'>): number {
+    const info = this.db
+      .prepare('INSERT INTO study_votes (study, trial_id, prompt, model_x, model_y, outcome, annotator, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(v.study, v.trialId, v.prompt, v.modelX, v.modelY, v.outcome, v.annotator, new Date().toISOString());
+    return Number(info.lastInsertRowid);
+  }
+
+  /** A study's answers in the order they were given. */
+  studyVotes(study: string): StudyVoteRow[] {
+    const rows = this.db.prepare('SELECT * FROM study_votes WHERE study = ? ORDER BY id').all(study) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: r.id as number, study: r.study as string, trialId: r.trial_id as string, prompt: r.prompt as string, modelX: r.model_x as string,
+      modelY: r.model_y as string, outcome: r.outcome as StudyOutcome, annotator: r.annotator as string, createdAt: r.created_at as string,
+    }));
   }
 
   close(): void {
