@@ -67,8 +67,9 @@ export function LabelPage() {
     if (!pair || sending.current) return;
     sending.current = true;
     try {
-      setSummary(await post('/api/labels', { pool, pair: pair.id, choice, annotator: who }));
+      const counts = await post('/api/labels', { pool, pair: pair.id, choice, annotator: who });
       await next();
+      setSummary(counts); // after the next pair is in: a count on the page means the page takes the next answer
       void loadPools(pool);
     } catch (e) {
       setMessage((e as Error).message);
