@@ -3,7 +3,7 @@
 // it again after any interruption and finished cells are not recomputed. Prints the report's path
 // and, last, one JSON line {"report", "done", "total", "computed", "errors"}.
 import { Option, type Command } from 'commander';
-import { collect, count } from './args.js';
+import { collect, int } from './args.js';
 import { checkOutputDir } from '../util/output-path.js';
 
 export function registerPaperCommand(program: Command): void {
@@ -15,7 +15,7 @@ export function registerPaperCommand(program: Command): void {
     .option('--work <dir>', 'run folders and models, large (default: runs/paper-<profile>-work)')
     .option('--store <file>', 'the SQLite run store of the training runs', 'runs/store.sqlite')
     .option('--set <key=value>', 'override a profile key (steps, seeds, lrs=[…], test.perCategory, …); repeatable', collect, [])
-    .option('--max-cells <n>', 'stop after computing this many cells (the report is written for what is done)', count('max-cells'))
+    .option('--max-cells <n>', 'stop after computing this many cells (0: compute nothing, only write the report of what is done)', int('max-cells', { min: 0 }))
     .action(async (o: { profile: string; out?: string; work?: string; store: string; set: string[]; maxCells?: number }) => {
       const { runPaper } = await import('../eval/paper/run.js');
       const { resolveProfile } = await import('../eval/paper/profiles.js');
@@ -27,7 +27,7 @@ export function registerPaperCommand(program: Command): void {
       const work = o.work ?? `runs/paper-${o.profile}-work`;
       checkOutputDir(out, '--out');
       checkOutputDir(work, '--work');
-      const r = await runPaper({ profile, out, work, store: o.store, command: ['npx', 'sharpen', ...process.argv.slice(2)], ...(o.maxCells ? { maxCells: o.maxCells } : {}) });
+      const r = await runPaper({ profile, out, work, store: o.store, command: ['npx', 'sharpen', ...process.argv.slice(2)], ...(o.maxCells !== undefined ? { maxCells: o.maxCells } : {}) });
       console.log(`report: ${r.report}`);
       console.log(JSON.stringify({ report: r.report, done: r.done, total: r.total, computed: r.computed.length, errors: r.errors }));
       if (r.errors.length) process.exitCode = 1;

@@ -142,3 +142,14 @@ test('plan: equal training NFE from the probes, the best val rate over seeds (se
   const cells = planCells(plan);
   assert.equal(new Set(cells.filter((c) => 'key' in c).map((c) => (c as { key: string }).key)).size, cells.filter((c) => 'key' in c).length, 'each cell once');
 });
+
+test('paper with maxCells 0 computes nothing and writes the report of what is done: here nothing, every row pending', async () => {
+  const dir = tempDir('paper-empty');
+  const r = await runPaper({ profile: resolveProfile('tiny'), out: join(dir, 'out'), work: join(dir, 'work'), store: join(dir, 'store.sqlite'), maxCells: 0, log: () => {} });
+  assert.deepEqual(r.computed, []);
+  assert.equal(r.done, 0);
+  const html = readFileSync(r.report, 'utf8');
+  assert.match(html, new RegExp(`0 of ${r.total} cells done \\(a partial report`));
+  const tables = JSON.parse(readFileSync(join(dir, 'out', 'tables.json'), 'utf8')) as { table1: { notes: string[] }[] };
+  assert.ok(tables.table1.every((t) => t.notes.some((n) => n.startsWith('pending'))));
+});

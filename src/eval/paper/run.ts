@@ -36,7 +36,7 @@ export interface PaperOptions {
   /** the command line, shown in the report */
   command?: string[];
   log?: (m: string) => void;
-  /** stop after this many computed cells (for tests of resuming; default: all) */
+  /** stop after this many computed cells (0: only write the report; default: all) */
   maxCells?: number;
 }
 
