@@ -19,7 +19,6 @@
 //    and, from them, an estimate of the all-reduce time per step on 8 GPUs at a stated bus bandwidth.
 // One JSON line last with every figure.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +29,7 @@ import { modelConfigFor, PretrainConfigSchema } from '../src/train/pretrain.js';
 import { loadConfig } from '../src/util/config.js';
 import { worldWords } from '../src/world/vocab.js';
 import { median, printTable } from './util.js';
+import { freePort } from '../src/util/free-port.js';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const SHARPEN = join(ROOT, 'bin', 'sharpen.js');
@@ -41,17 +41,6 @@ function flag(args: string[], name: string, fallback: number): number {
   const v = Number(args[i + 1]);
   if (!Number.isSafeInteger(v) || v < 1) throw new Error(`--${name} must be an integer ≥ 1, got '${args[i + 1]}'`);
   return v;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
 }
 
 /** `sharpen launch` of the worker; resolves with rank 0's JSON line. */

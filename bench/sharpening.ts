@@ -80,8 +80,8 @@ import { rlhfSharpeningLoss, sftSharpeningLoss } from '../src/train/methods/shar
 import type { RewardFn } from '../src/train/rollout.js';
 import { WorldStream } from '../src/data/world-stream.js';
 import { loadSplit } from '../src/world/splits.js';
-import { worldWords } from '../src/world/vocab.js';
 import { median, printTable } from './util.js';
+import { tinyWorldConfig } from '../src/models/tiny-world.js';
 
 // ------------------------------------------------------------------ 1. the breakdown of one step
 
@@ -343,19 +343,9 @@ interface JobResult {
   nfePerStep: number;
 }
 
+/** The test-size world model, sampling 10 steps. */
 function tinyConfig(): ModelConfig {
-  const words = worldWords();
-  return {
-    format: 'sharpen-t2i/1',
-    tokenizer: { words, maxLength: 24 },
-    textEncoder: { vocabSize: words.length + 4, maxLength: 24, hiddenSize: 16, layers: 1, heads: 2, mlpRatio: 2 },
-    unet: {
-      sampleSize: 16, inChannels: 3, outChannels: 3, blockOutChannels: [8, 16], crossAttention: [false, true],
-      layersPerBlock: 1, crossAttentionDim: 16, attentionHeadDim: 8, normNumGroups: 4, predictionType: 'epsilon',
-    },
-    schedule: { numTrainTimesteps: 1000, betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02 },
-    sampling: { steps: 10, guidanceScale: 1 },
-  };
+  return { ...tinyWorldConfig(), sampling: { steps: 10, guidanceScale: 1 } };
 }
 
 /** One configuration, in this (child) process. */

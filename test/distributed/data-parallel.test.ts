@@ -5,28 +5,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../../src/torch/index.js';
 import { finetune, type FinetuneInput } from '../../src/train/loop.js';
 import { saveTinyBase, tempDir, registerToyRewards } from '../train/finetune-helpers.js';
+import { freePort } from '../../src/util/free-port.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHARPEN = join(ROOT, 'bin', 'sharpen.js');
 const WORKERS = join(ROOT, 'test', 'distributed', 'workers');
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
 
 interface Ran {
   code: number | null;
