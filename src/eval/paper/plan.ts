@@ -213,18 +213,32 @@ export function cellState(ctx: Pick<PlanContext, 'result'>, c: Planned): 'done' 
   return 'todo';
 }
 
+/**
+ * The order the training rows run in: the reference first and the rows a reader compares it with,
+ * then the rest; the two costliest per training NFE (DDPO_IS and D3PO hold whole trajectories) run
+ * after every other cell of the plan, so a partial run already answers the most questions.
+ */
+const ROW_ORDER = ['rlhf-sharpening', 'standard-ft', 'sft-sharpening', 'diffusion-dpo', 'refl-iter'];
+const LAST_ROWS = ['ddpo', 'd3po'];
+
 /** Every cell of the plan once, in the order they should run (a train cell before its evaluations). */
 export function planCells(plan: Plan): Planned[] {
   const list: Planned[] = [...Object.values(plan.probes), ...plan.base];
-  for (const r of plan.rows) {
-    for (const t of plan.tuning[r.row]!) list.push(t.train, t.val);
-    for (const s of plan.seeds[r.row]!) list.push(s.train, s.test);
-  }
+  const row = (name: string) => {
+    for (const t of plan.tuning[name] ?? []) list.push(t.train, t.val);
+    for (const s of plan.seeds[name] ?? []) list.push(s.train, s.test);
+  };
+  const named = new Set([...ROW_ORDER, ...LAST_ROWS]);
+  const others = plan.rows.map((r) => r.row).filter((r) => !named.has(r));
+  row(ROW_ORDER[0]!);
+  list.push(...plan.search['best-of-n']!);
+  for (const r of [...ROW_ORDER.slice(1), ...others]) row(r);
   for (const m of SEARCH_METHODS) list.push(...plan.search[m]!);
   for (const g of plan.grid) list.push(g.train, g.test);
   for (const r of plan.rewards) list.push(r.train, r.test);
   list.push(...Object.values(plan.folder));
   for (const b of plan.budgets) list.push(b.test);
+  for (const r of LAST_ROWS) row(r);
   const seen = new Set<string>();
   return list.filter((c) => !('key' in c) || (seen.has(c.key) ? false : (seen.add(c.key), true)));
 }
