@@ -230,7 +230,7 @@ async function runBreakdown(args: string[]): Promise<void> {
         }
       };
       const ctx: MethodContext = {
-        model, reference, schedule, scheduler, reward: timedReward, data, prompts, options, batchSize: batch!, step: k, position: k, state: null,
+        model, reference, schedule, scheduler, reward: timedReward, data, prompts, options, batchSize: batch!, step: k, position: k, state: null, gradScale: 1,
       };
       const stepTimer = startTimer();
       phase = 'rollout';
@@ -245,7 +245,7 @@ async function runBreakdown(args: string[]): Promise<void> {
           const v = r.loss.item();
           if (!Number.isFinite(v)) throw new Error(`step ${k}: the loss is ${v}`);
           const backwardTimer = startTimer();
-          torch.tidy(() => r.loss.backward());
+          if (!r.backwardDone) torch.tidy(() => r.loss.backward()); // DDPO and D3PO back-propagate inside their loss
           backwardTimer.stop(rec, 'backward');
         } finally {
           r.loss.dispose();

@@ -18,6 +18,8 @@
 //   { loss, logs } = await method.loss(ctx, batch)
 //   loss.backward(); method.disposeBatch(batch)
 //
+// (or, where the loss says backwardDone, the method has back-propagated it itself, × ctx.gradScale)
+//
 // with ctx.position = step · accumulation + micro, the micro-batch's place in the data stream
 // (a method must draw its data from it, so that a resumed run sees the same data) and ctx.state the
 // state init made. Random draws (timesteps, noise, rollouts) come from the global torch generator,
@@ -83,14 +85,22 @@ export interface MethodContext<O = Record<string, unknown>, S extends MethodStat
   position: number;
   /** the method's state: what its init returned (null for a method without init) */
   state: S;
+  /** the factor on this micro-batch's loss in the step's gradient (1 / accumulation), for a method that back-propagates itself */
+  gradScale: number;
 }
 
 /** What a method's init sees: the run's models, data and options, before any step. */
-export type MethodSetup<O = Record<string, unknown>> = Omit<MethodContext<O>, 'step' | 'position' | 'state'>;
+export type MethodSetup<O = Record<string, unknown>> = Omit<MethodContext<O>, 'step' | 'position' | 'state' | 'gradScale'>;
 
 /** What a method's loss returns: a scalar with a graph to the trained parameters, and numbers to log. */
 export interface MethodLoss {
   loss: Tensor;
+  /**
+   * true when the method has back-propagated the loss itself, scaled by ctx.gradScale (DDPO and
+   * D3PO, step by step, so that one denoising step's graph is alive at a time); `loss` is then its
+   * value only and the loop does not call backward
+   */
+  backwardDone?: boolean;
   /** logged per step (rewardMean / rewardBest / rewardWorst where the method has rewards) */
   logs: Record<string, number>;
 }

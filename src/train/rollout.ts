@@ -170,6 +170,37 @@ export function transitionLogProb(
 }
 
 /**
+ * The mean over j < K of per-step loss terms, term(j) a scalar with its own graph (DDPO's and D3PO's
+ * objectives are such means over a trajectory's denoising steps). With `backwardScale` null the
+ * terms are summed and the mean keeps every step's graph, for the caller to back-propagate. With a
+ * number, each term × backwardScale / K is back-propagated as soon as it is made and its graph freed,
+ * so one step's activations are alive at a time instead of K steps' (the same gradient up to float
+ * rounding); the mean is then returned as a value without a graph.
+ */
+export function meanOverSteps(K: number, term: (j: number) => Tensor, backwardScale: number | null): Tensor {
+  if (!(K > 0)) throw new Error(`meanOverSteps: K must be positive, got ${K}`);
+  if (backwardScale === null) {
+    return torch.tidy(() => {
+      let sum: Tensor | null = null;
+      for (let j = 0; j < K; j++) {
+        const t = term(j);
+        sum = sum ? sum.add(t) : t;
+      }
+      return sum!.div(K);
+    });
+  }
+  let value = 0;
+  for (let j = 0; j < K; j++) {
+    torch.tidy(() => {
+      const t = term(j);
+      value += t.item();
+      t.mul(backwardScale / K).backward();
+    });
+  }
+  return torch.scalarTensor(value / K);
+}
+
+/**
  * The steps that have a density: those where some trajectory's stored log p is not exactly 0 (a
  * σ = 0 step reports 0 for every trajectory; a Gaussian log-density is never exactly 0 in practice).
  */

@@ -156,7 +156,7 @@ export class RunSession {
     const o: StepOutcome = { bad: null, lossSum: 0, logSums: {}, gradNorm: NaN };
     for (let micro = 0; micro < loop.accumulation && !o.bad; micro++) {
       const position = this.c.step * loop.accumulation + micro;
-      const ctx = { ...setup, step: this.c.step, position: dp ? dp.shardPosition(position, method.positionGroup?.(setup.options) ?? 1) : position, state: methodState };
+      const ctx = { ...setup, step: this.c.step, position: dp ? dp.shardPosition(position, method.positionGroup?.(setup.options) ?? 1) : position, state: methodState, gradScale: 1 / loop.accumulation };
       const batch = await method.makeBatch(ctx);
       try {
         const r = await method.loss(ctx, batch);
@@ -165,7 +165,7 @@ export class RunSession {
           if (!Number.isFinite(v)) {
             o.bad = `the loss is ${v}`;
           } else {
-            torch.tidy(() => (loop.accumulation > 1 ? r.loss.div(loop.accumulation) : r.loss).backward());
+            if (!r.backwardDone) torch.tidy(() => (loop.accumulation > 1 ? r.loss.div(loop.accumulation) : r.loss).backward());
             o.lossSum += v;
             for (const [k, x] of Object.entries(r.logs)) o.logSums[k] = (o.logSums[k] ?? 0) + x;
           }

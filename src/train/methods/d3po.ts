@@ -31,7 +31,7 @@ import type { TextToImageModel } from '../../models/t2i.js';
 import type { FinetuneMethod } from '../finetune-method.js';
 import {
   sampleTrajectories, selectTrajectories, disposeTrajectories, guidanceText, disposeGuidanceText, transitionLogProb, transitionsAt, trainedSteps, stochasticSteps, matchScheduler,
-  type Trajectories, type TrajectoryOptions,
+  meanOverSteps, type Trajectories, type TrajectoryOptions,
 } from '../rollout.js';
 
 export interface D3poOptions {
@@ -83,7 +83,7 @@ export function preferences(rewards: number[]): (0 | 1 | null)[] {
 }
 
 export interface D3poLossResult {
-  /** scalar with the graph to the model's parameters (0 with no gradient when every pair is a tie) */
+  /** scalar with the graph to the model's parameters (0 with no gradient when every pair is a tie; without a graph when d3poLoss back-propagated it) */
   loss: Tensor;
   logs: {
     /** pairs with a preference */
@@ -101,11 +101,12 @@ export interface D3poLossResult {
 /**
  * Step 3: D3PO's loss over the preferred pairs of `tr` (rows 2b, 2b + 1, as sampleTrajectoryPairs
  * makes them) with `prefer` from preferences(). Random subsets of steps (timestepFraction < 1) come
- * from the global generator.
+ * from the global generator. With `backwardScale`, each step's term is back-propagated (× the
+ * scale) as it is made and the loss returned is its value only (meanOverSteps in ../rollout.ts).
  */
 export function d3poLoss(
   model: TextToImageModel, reference: TextToImageModel, scheduler: Scheduler, tr: Trajectories, prefer: (0 | 1 | null)[],
-  opts: Partial<D3poOptions> = {},
+  opts: Partial<D3poOptions> = {}, backwardScale: number | null = null,
 ): D3poLossResult {
   const fn = 'd3poLoss';
   const o = { ...D3PO_DEFAULTS, ...opts };
@@ -121,7 +122,8 @@ export function d3poLoss(
   const used = prefer.flatMap((p, b) => (p === null ? [] : [b]));
   if (used.length === 0) {
     // no preference at all: a zero loss that still reaches the parameters (no gradient)
-    const loss = torch.tidy(() => model.unet.trainableParameters()[0]!.sum().mul(0).add(0)); // +0, not −0
+    const zero = () => model.unet.trainableParameters()[0]!.sum().mul(0).add(0); // +0, not −0
+    const loss = meanOverSteps(1, zero, backwardScale);
     return { loss, logs: { pairs: 0, ratioMin: 1, ratioMax: 1, clampedFraction: 0, logRatioGap: 0 } };
   }
   const P = used.length;
@@ -138,27 +140,22 @@ export function d3poLoss(
     let rMax = -Infinity;
     let clamped = 0;
     let gap = 0;
-    const loss = torch.tidy(() => {
-      let sum: Tensor | null = null;
-      for (let j = 0; j < K; j++) {
-        const step = transitionsAt(sub, order, j);
-        const logP = transitionLogProb(model, scheduler, step.x, step.xPrev, step.t, text, tr.eta); // [2P], graph
-        const logRef = torch.noGrad(() => transitionLogProb(reference, scheduler, step.x, step.xPrev, step.t, refText, tr.eta)); // [2P]
-        const raw = logP.sub(logRef).exp(); // p_θ / p_ref
-        const ratio = raw.clamp(1 - o.clip, 1 + o.clip); // [2P]
-        const logRatio = ratio.log();
-        const [lw, ll] = logRatio.chunk(2, 0) as [Tensor, Tensor]; // [P] each
-        const d = lw.sub(ll); // log ρ_w − log ρ_l
-        const term = torch.F.logsigmoid(d.mul(o.beta)).neg().mean(); // mean over pairs
-        sum = sum ? sum.add(term) : term;
-        const r = ratio.detach();
-        rMin = Math.min(rMin, r.min().item());
-        rMax = Math.max(rMax, r.max().item());
-        clamped += raw.detach().sub(1).abs().gt(o.clip).float().mean().item() / K;
-        gap += d.detach().mean().item() / K;
-      }
-      return sum!.div(K); // mean over the trained steps
-    });
+    const loss = meanOverSteps(K, (j) => {
+      const step = transitionsAt(sub, order, j);
+      const logP = transitionLogProb(model, scheduler, step.x, step.xPrev, step.t, text, tr.eta); // [2P], graph
+      const logRef = torch.noGrad(() => transitionLogProb(reference, scheduler, step.x, step.xPrev, step.t, refText, tr.eta)); // [2P]
+      const raw = logP.sub(logRef).exp(); // p_θ / p_ref
+      const ratio = raw.clamp(1 - o.clip, 1 + o.clip); // [2P]
+      const logRatio = ratio.log();
+      const [lw, ll] = logRatio.chunk(2, 0) as [Tensor, Tensor]; // [P] each
+      const d = lw.sub(ll); // log ρ_w − log ρ_l
+      const r = ratio.detach();
+      rMin = Math.min(rMin, r.min().item());
+      rMax = Math.max(rMax, r.max().item());
+      clamped += raw.detach().sub(1).abs().gt(o.clip).float().mean().item() / K;
+      gap += d.detach().mean().item() / K;
+      return torch.F.logsigmoid(d.mul(o.beta)).neg().mean(); // mean over pairs
+    }, backwardScale);
     return { loss, logs: { pairs: P, ratioMin: rMin, ratioMax: rMax, clampedFraction: clamped, logRatioGap: gap } };
   } finally {
     disposeGuidanceText(text);
@@ -220,12 +217,13 @@ export const d3po: FinetuneMethod<D3poMethodOptions, D3poBatch> = {
   async loss(ctx, b) {
     const o = ctx.options;
     // 3. the clamped per-step DPO loss
-    const r = d3poLoss(ctx.model, ctx.reference!, ctx.scheduler, b.tr, b.prefer, { beta: o.beta, clip: o.clip, timestepFraction: o.timestepFraction });
+    const r = d3poLoss(ctx.model, ctx.reference!, ctx.scheduler, b.tr, b.prefer, { beta: o.beta, clip: o.clip, timestepFraction: o.timestepFraction }, ctx.gradScale);
     const mean = (v: number[]) => v.reduce((a, c) => a + c, 0) / v.length;
     const P = b.rewards.length / 2;
     const pair = (f: (a: number, c: number) => number) => mean(Array.from({ length: P }, (_, i) => f(b.rewards[2 * i]!, b.rewards[2 * i + 1]!)));
     return {
       loss: r.loss,
+      backwardDone: true,
       logs: {
         // rewardBest / rewardWorst: mean over pairs of the better and the worse reward
         rewardMean: mean(b.rewards), rewardBest: pair(Math.max), rewardWorst: pair(Math.min),

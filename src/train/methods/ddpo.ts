@@ -69,7 +69,7 @@ import type { TextToImageModel } from '../../models/t2i.js';
 import { repeatEach } from '../../util/arrays.js';
 import {
   sampleTrajectories, selectTrajectories, disposeTrajectories, guidanceText, disposeGuidanceText, transitionLogProb, transitionsAt,
-  trainedSteps, stochasticSteps, matchScheduler, type Trajectories,
+  trainedSteps, stochasticSteps, matchScheduler, meanOverSteps, type Trajectories,
 } from '../rollout.js';
 import { ddpoAdvantages, PerPromptStatTracker } from './ddpo-advantages.js';
 
@@ -138,7 +138,7 @@ export const DDPO_DEFAULTS = Object.freeze({
 });
 
 export interface DdpoLossResult {
-  /** scalar with the graph to the model's parameters */
+  /** scalar with the graph to the model's parameters (without one when ddpoLoss back-propagated it) */
   loss: Tensor;
   logs: {
     /** fraction of (trajectory, step) pairs whose ratio left [1 − ε, 1 + ε] */
@@ -157,10 +157,11 @@ export interface DdpoLossResult {
  * Step 4 on one training minibatch: the mean over trained steps of PPO's clipped loss, with
  * ρ = exp(log p_θ − log p_old) of each stored transition. `advantages` [N], one per trajectory
  * (already normalised and clipped: ddpoAdvantages). Random subsets of steps (timestepFraction < 1)
- * come from the global generator.
+ * come from the global generator. With `backwardScale`, each step's term is back-propagated (× the
+ * scale) as it is made and the loss returned is its value only (meanOverSteps in ../rollout.ts).
  */
 export function ddpoLoss(
-  model: TextToImageModel, scheduler: Scheduler, tr: Trajectories, advantages: number[], opts: Partial<DdpoLossOptions> = {},
+  model: TextToImageModel, scheduler: Scheduler, tr: Trajectories, advantages: number[], opts: Partial<DdpoLossOptions> = {}, backwardScale: number | null = null,
 ): DdpoLossResult {
   const fn = 'ddpoLoss';
   const o = { clipRange: DDPO_DEFAULTS.clipRange, timestepFraction: DDPO_DEFAULTS.timestepFraction, ...opts };
@@ -178,20 +179,16 @@ export function ddpoLoss(
     let kl = 0;
     let dev = 0;
     let devMean = 0;
-    const loss = torch.tidy(() => {
-      let sum: Tensor | null = null;
-      for (let j = 0; j < K; j++) {
-        const step = transitionsAt(tr, order, j);
-        const logProb = transitionLogProb(model, scheduler, step.x, step.xPrev, step.t, text, tr.eta); // [N]
-        const ppo = ppoClippedLoss(logProb, step.oldLogProb, advantages, o.clipRange);
-        clip += ppo.clipFraction / K;
-        kl += ppo.approxKl / K;
-        dev = Math.max(dev, ppo.maxRatioDeviation);
-        devMean += ppo.meanRatioDeviation / K;
-        sum = sum ? sum.add(ppo.loss) : ppo.loss;
-      }
-      return sum!.div(K); // mean over the trained steps
-    });
+    const loss = meanOverSteps(K, (j) => {
+      const step = transitionsAt(tr, order, j);
+      const logProb = transitionLogProb(model, scheduler, step.x, step.xPrev, step.t, text, tr.eta); // [N]
+      const ppo = ppoClippedLoss(logProb, step.oldLogProb, advantages, o.clipRange);
+      clip += ppo.clipFraction / K;
+      kl += ppo.approxKl / K;
+      dev = Math.max(dev, ppo.maxRatioDeviation);
+      devMean += ppo.meanRatioDeviation / K;
+      return ppo.loss;
+    }, backwardScale);
     return {
       loss,
       logs: {
@@ -408,11 +405,12 @@ export const ddpo: FinetuneMethod<DdpoOptions, DdpoBatch, DdpoState> = {
 
   async loss(ctx, b) {
     const o = ctx.options;
-    // 4. PPO's clipped loss over the minibatch's trained steps
-    const r = ddpoLoss(ctx.model, ctx.scheduler, b.tr, b.advantages, { clipRange: o.clipRange, timestepFraction: o.timestepFraction });
+    // 4. PPO's clipped loss over the minibatch's trained steps, back-propagated step by step
+    const r = ddpoLoss(ctx.model, ctx.scheduler, b.tr, b.advantages, { clipRange: o.clipRange, timestepFraction: o.timestepFraction }, ctx.gradScale);
     const mean = b.rewards.reduce((a, c) => a + c, 0) / b.rewards.length;
     return {
       loss: r.loss,
+      backwardDone: true,
       logs: {
         rewardMean: mean, rewardBest: Math.max(...b.rewards), rewardWorst: Math.min(...b.rewards),
         clipFraction: r.logs.clipFraction, ratioDeviationMean: r.logs.meanRatioDeviation, ratioDeviationMax: r.logs.maxRatioDeviation,

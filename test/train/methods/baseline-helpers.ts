@@ -78,3 +78,34 @@ export async function sampleRedness(m: TextToImageModel, steps = 6): Promise<num
 export function grads(ps: Tensor[]): Float32Array[] {
   return ps.map((p) => (p.grad ? p.grad.toFloat32Array().slice() : new Float32Array(p.numel())));
 }
+
+/**
+ * The gradient `backward` leaves on the model's trainable UNet parameters, flattened into one array
+ * (zeros where a parameter got none); the gradients are cleared before and after.
+ */
+export function gradientOf(m: TextToImageModel, backward: () => void): Float32Array {
+  const params = m.unet.trainableParameters();
+  const clear = () => torch.tidy(() => params.forEach((p) => p.grad?.zero_()));
+  clear();
+  backward();
+  const parts = torch.tidy(() => params.map((p) => (p.grad ? p.grad.to('float32').flatten().toFloat32Array() : new Float32Array(p.numel()))));
+  clear();
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** max |a − b| / max |b|: how far a gradient is from a reference one, relative to its size */
+export function relativeGap(a: Float32Array, b: Float32Array): number {
+  let gap = 0;
+  let size = 0;
+  for (let i = 0; i < b.length; i++) {
+    gap = Math.max(gap, Math.abs(a[i]! - b[i]!));
+    size = Math.max(size, Math.abs(b[i]!));
+  }
+  return gap / size;
+}

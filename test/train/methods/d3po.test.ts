@@ -7,7 +7,7 @@ import { AdamW, SGD } from '../../../src/optim/index.js';
 import { disposeTrajectories, guidanceText, disposeGuidanceText, transitionLogProb, transitionsAt } from '../../../src/train/rollout.js';
 import { sampleTrajectoryPairs, preferences, d3poLoss } from '../../../src/train/methods/d3po.js';
 import { tinyConfig } from '../../helpers/tiny-model.js';
-import { PROMPTS, colourModel, frozenCopy, redness, sampleRedness } from './baseline-helpers.js';
+import { PROMPTS, colourModel, frozenCopy, gradientOf, redness, relativeGap, sampleRedness } from './baseline-helpers.js';
 
 torch.setNumThreads(1); // a long job shares this machine; the model is tiny
 
@@ -121,6 +121,44 @@ test('D3PO raises its reward (redness) on the tiny colour model in a short run',
   const end = await sampleRedness(m);
   t.diagnostic(`redness of fixed-noise samples ${start.toFixed(4)} → ${end.toFixed(4)}`);
   assert.ok(end > start + 0.1, `redness ${start.toFixed(4)} → ${end.toFixed(4)}`);
+  m.dispose();
+  ref.dispose();
+  schedule.dispose();
+});
+
+test('D3PO back-propagated step by step (as the loop runs it) gives the gradient of the whole loss, times the scale', () => {
+  const { m, ref, schedule, scheduler } = setup(4);
+  const tr = sampleTrajectoryPairs(m, scheduler, ['a red circle', 'a blue square'], { steps: 4, guidanceScale: 3, eta: 1 });
+  // move the policy off the reference so the ratios differ from 1 (inside the clamp)
+  const opt = new SGD(m.unet.parameters(), { lr: 0.02 });
+  const first = d3poLoss(m, ref, scheduler, tr, [1, 0]);
+  first.loss.backward();
+  first.loss.dispose();
+  opt.step();
+  opt.zeroGrad();
+  let whole = NaN;
+  const reference = gradientOf(m, () => {
+    const r = d3poLoss(m, ref, scheduler, tr, [1, 0]);
+    whole = r.loss.item();
+    r.loss.backward();
+    r.loss.dispose();
+  });
+  let streamed = NaN;
+  const stepwise = gradientOf(m, () => {
+    const r = d3poLoss(m, ref, scheduler, tr, [1, 0], {}, 0.5);
+    streamed = r.loss.item();
+    assert.equal(r.loss.requiresGrad, false);
+    r.loss.dispose();
+  });
+  assert.ok(Math.abs(streamed - whole) < 1e-6, `loss ${streamed} vs ${whole}`);
+  assert.ok(Math.abs(whole - Math.log(2)) > 1e-7, `the policy moved (loss ${whole})`);
+  const half = reference.map((g) => g * 0.5);
+  assert.ok(half.some((g) => g !== 0), 'the loss reaches the parameters');
+  assert.ok(relativeGap(stepwise, half) < 1e-4, `relative gap ${relativeGap(stepwise, half)}`);
+  // ties: a zero value, nothing back-propagated but zeros
+  const ties = gradientOf(m, () => d3poLoss(m, ref, scheduler, tr, [null, null], {}, 0.5).loss.dispose());
+  assert.ok(ties.every((g) => g === 0));
+  disposeTrajectories(tr);
   m.dispose();
   ref.dispose();
   schedule.dispose();

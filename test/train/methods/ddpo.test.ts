@@ -19,7 +19,7 @@ import {
   sampleTrajectories, selectTrajectories, disposeTrajectories, trainedSteps, stochasticSteps, transitionsAt, transitionLogProb, guidanceText,
 } from '../../../src/train/rollout.js';
 import { tinyConfig } from '../../helpers/tiny-model.js';
-import { PROMPTS, colourModel, redness, sampleRedness } from './baseline-helpers.js';
+import { PROMPTS, colourModel, gradientOf, redness, relativeGap, sampleRedness } from './baseline-helpers.js';
 
 torch.setNumThreads(1); // a long job shares this machine; the model is tiny
 registerToyRewards();
@@ -289,4 +289,34 @@ test('DDPO resumed inside a buffer\'s second inner epoch ends with the weights o
   assert.ok(readFileSync(join(whole, 'model.safetensors')).equals(readFileSync(join(cut, 'model.safetensors'))));
   const rows = readJsonl(join(cut, 'metrics.jsonl')) as Record<string, number>[];
   assert.equal(rows.at(-1)!.nfe, 2 * 4 * 3, 'the resumed step trained the saved buffer (no new samples)');
+});
+
+test('DDPO back-propagated step by step (as the loop runs it) gives the gradient of the whole loss, times the scale', () => {
+  torch.manualSeed(3);
+  const m = new TextToImageModel(tinyConfig());
+  m.textEncoder.requiresGrad_(false);
+  const { schedule, scheduler } = ddpoScheduler(m);
+  const tr = sampleTrajectories(m, scheduler, ['a red circle', 'a blue square', 'a red circle'], { steps: 4, guidanceScale: 3, eta: 1 });
+  const adv = [0.7, -1.2, 0.5];
+  let whole = NaN;
+  const reference = gradientOf(m, () => {
+    const r = ddpoLoss(m, scheduler, tr, adv, { clipRange: 1 });
+    whole = r.loss.item();
+    r.loss.backward();
+    r.loss.dispose();
+  });
+  let streamed = NaN;
+  const stepwise = gradientOf(m, () => {
+    const r = ddpoLoss(m, scheduler, tr, adv, { clipRange: 1 }, 0.25);
+    streamed = r.loss.item();
+    assert.equal(r.loss.requiresGrad, false);
+    r.loss.dispose();
+  });
+  assert.ok(Math.abs(streamed - whole) < 1e-6, `loss ${streamed} vs ${whole}`);
+  const quarter = reference.map((g) => g * 0.25);
+  assert.ok(quarter.some((g) => g !== 0), 'the loss reaches the parameters');
+  assert.ok(relativeGap(stepwise, quarter) < 1e-4, `relative gap ${relativeGap(stepwise, quarter)}`);
+  disposeTrajectories(tr);
+  m.dispose();
+  schedule.dispose();
 });

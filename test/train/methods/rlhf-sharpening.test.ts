@@ -23,7 +23,7 @@ function ctxFor<O>(model: TextToImageModel, options: O, extra: Partial<MethodCon
   return {
     model, reference: null, schedule, scheduler: makeModelScheduler(model, 'ddim', schedule), reward: null, data: null,
     prompts: { description: 'test prompts', promptsAt: (pos, size) => Array.from({ length: size }, (_, j) => PROMPTS[(pos * size + j) % PROMPTS.length]!) },
-    options, batchSize: 2, step: 0, position: 0, state: null, ...extra,
+    options, batchSize: 2, step: 0, position: 0, state: null, gradScale: 1, ...extra,
   };
 }
 
