@@ -16,7 +16,8 @@ export function registerPaperCommand(program: Command): void {
     .option('--store <file>', 'the SQLite run store of the training runs', 'runs/store.sqlite')
     .option('--set <key=value>', 'override a profile key (steps, seeds, lrs=[…], test.perCategory, …); repeatable', collect, [])
     .option('--max-cells <n>', 'stop after computing this many cells (0: compute nothing, only write the report of what is done)', int('max-cells', { min: 0 }))
-    .action(async (o: { profile: string; out?: string; work?: string; store: string; set: string[]; maxCells?: number }) => {
+    .option('--jobs <n>', 'cells run at once, each in its own process with cores / n libtorch threads', int('jobs', { min: 1 }), 1)
+    .action(async (o: { profile: string; out?: string; work?: string; store: string; set: string[]; maxCells?: number; jobs: number }) => {
       const { runPaper } = await import('../eval/paper/run.js');
       const { resolveProfile } = await import('../eval/paper/profiles.js');
       const { applyOverride } = await import('../util/config.js');
@@ -27,7 +28,7 @@ export function registerPaperCommand(program: Command): void {
       const work = o.work ?? `runs/paper-${o.profile}-work`;
       checkOutputDir(out, '--out');
       checkOutputDir(work, '--work');
-      const r = await runPaper({ profile, out, work, store: o.store, command: ['npx', 'sharpen', ...process.argv.slice(2)], ...(o.maxCells !== undefined ? { maxCells: o.maxCells } : {}) });
+      const r = await runPaper({ profile, out, work, store: o.store, command: ['npx', 'sharpen', ...process.argv.slice(2)], jobs: o.jobs, ...(o.maxCells !== undefined ? { maxCells: o.maxCells } : {}) });
       console.log(`report: ${r.report}`);
       console.log(JSON.stringify({ report: r.report, done: r.done, total: r.total, computed: r.computed.length, errors: r.errors }));
       if (r.errors.length) process.exitCode = 1;

@@ -94,6 +94,25 @@ test('paper --profile tiny: killed and resumed, it recomputes no finished cell; 
   assert.ok(!/src="(?!data:)/.test(html), 'no external image');
 });
 
+test('paper --jobs 2: two cells run at once, each in its own process, and record their CPU time and the jobs', { timeout: 300_000 }, async () => {
+  const dir = tempDir('paper-jobs');
+  const out = join(dir, 'out');
+  const lines: string[] = [];
+  const r = await runPaper({ profile: resolveProfile('tiny'), out, work: join(dir, 'work'), store: join(dir, 'store.sqlite'), maxCells: 4, jobs: 2, log: (m) => lines.push(m) });
+  assert.deepEqual(r.errors, []);
+  assert.equal(r.computed.length, 4);
+  const starts = lines.map((l, i) => (l.startsWith('[paper] cell ') ? i : -1)).filter((i) => i >= 0);
+  const firstDone = lines.findIndex((l) => / cells done · /.test(l));
+  assert.ok(starts.length === 4 && starts[1]! < firstDone, `the second cell started before the first ended:\n${lines.filter((l) => l.startsWith('[paper]')).join('\n')}`);
+  for (const key of r.computed) {
+    const res = JSON.parse(readFileSync(join(out, 'cells', key, 'result.json'), 'utf8')) as { jobs: number; cpuSec: number; memoryScope: string };
+    assert.equal(res.jobs, 2, key);
+    assert.equal(res.memoryScope, 'cell', `${key}: its own process`);
+    assert.ok(res.cpuSec > 0, `${key}: CPU time ${res.cpuSec}`);
+  }
+  await assert.rejects(runPaper({ profile: resolveProfile('tiny'), out, work: join(dir, 'work'), store: join(dir, 'store.sqlite'), jobs: 0, log: () => {} }), /jobs must be a positive integer, got 0/);
+});
+
 test('cell keys: equal configurations share a key whatever the key order; another value is another cell', () => {
   const a = { kind: 'train' as const, config: { method: 'standard-ft', lr: 1e-4, seed: 0 } };
   const b = { kind: 'train' as const, config: { seed: 0, lr: 1e-4, method: 'standard-ft' } };

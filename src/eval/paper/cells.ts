@@ -48,16 +48,24 @@ export interface EvalSpec {
 
 export type CellSpec = TrainSpec | EvalSpec;
 
-export interface TrainResult {
-  kind: 'train';
-  summary: FinetuneSummary;
+/** How a cell ran: its memory and CPU time, and how many cells ran at once. */
+export interface CellCost {
   /** the most resident memory of the process that ran the cell, MiB (see memoryScope) */
   peakRssMb: number;
   /** 'cell': the cell had its own process; 'shared': it ran inside a process that also ran other cells */
   memoryScope: 'cell' | 'shared';
+  /** CPU time (user + system, all threads) the cell took; absent in results written before it was recorded */
+  cpuSec?: number;
+  /** cells that ran at once (`sharpen paper --jobs`): above 1, wall-clock includes waiting for a core */
+  jobs?: number;
 }
 
-export interface EvalCellResult {
+export interface TrainResult extends CellCost {
+  kind: 'train';
+  summary: FinetuneSummary;
+}
+
+export interface EvalCellResult extends CellCost {
   kind: 'eval';
   /** mean of the six categories' compositional scores */
   mean: number;
@@ -66,8 +74,6 @@ export interface EvalCellResult {
   nfePerImage: number;
   images: number;
   wallClockSec: number;
-  peakRssMb: number;
-  memoryScope: 'cell' | 'shared';
 }
 
 /** A cell that could not run with its configuration (e.g. a budget too small for a method): a result, shown as n/a with the reason. */
@@ -125,7 +131,7 @@ export function modelPath(f: CellFolders, ref: ModelRef): string {
   return 'base' in ref ? ref.base : runDir(f, ref.train);
 }
 
-/** Peak resident memory: the process's own maximum (a process per cell), or sampled while the cell runs. */
+/** Peak resident memory (the process's own maximum with a process per cell, else sampled while the cell runs) and CPU time. */
 class MemoryWatch {
   private peak = process.memoryUsage().rss;
   private readonly timer: NodeJS.Timeout;
@@ -133,25 +139,27 @@ class MemoryWatch {
     this.timer = setInterval(() => { this.peak = Math.max(this.peak, process.memoryUsage().rss); }, 50);
     this.timer.unref();
   }
-  stop(): { peakRssMb: number; memoryScope: 'cell' | 'shared' } {
+  private readonly cpu0 = process.cpuUsage();
+  stop(jobs: number): CellCost {
     clearInterval(this.timer);
     const rss = this.scope === 'cell' ? process.resourceUsage().maxRSS * 1024 : Math.max(this.peak, process.memoryUsage().rss);
-    return { peakRssMb: rss / 2 ** 20, memoryScope: this.scope };
+    const cpu = process.cpuUsage(this.cpu0);
+    return { peakRssMb: rss / 2 ** 20, memoryScope: this.scope, cpuSec: (cpu.user + cpu.system) / 1e6, jobs };
   }
 }
 
 /** Runs one cell and writes its result (and what the report shows of it) into <out>/cells/<key>/. */
-export async function runCell(spec: CellSpec, f: CellFolders, scope: 'cell' | 'shared', log: (m: string) => void): Promise<CellResult> {
+export async function runCell(spec: CellSpec, f: CellFolders, how: { scope: 'cell' | 'shared'; jobs: number }, log: (m: string) => void): Promise<CellResult> {
   const key = cellKey(spec);
   const dir = cellDir(f, key);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'cell.json'), JSON.stringify(spec, null, 2) + '\n');
-  const watch = new MemoryWatch(scope);
+  const watch = new MemoryWatch(how.scope);
   let result: CellResult;
   try {
-    result = spec.kind === 'train' ? { ...(await runTrain(spec, key, f, log)), ...watch.stop() } : { ...(await runEval(spec, f, dir)), ...watch.stop() };
+    result = spec.kind === 'train' ? { ...(await runTrain(spec, key, f, log)), ...watch.stop(how.jobs) } : { ...(await runEval(spec, f, dir)), ...watch.stop(how.jobs) };
   } catch (e) {
-    watch.stop();
+    watch.stop(how.jobs);
     if (!(e instanceof ConfigurationError || e instanceof BudgetTooSmallError)) throw e;
     result = { kind: 'failed', error: e.message };
   }
@@ -163,7 +171,7 @@ export async function runCell(spec: CellSpec, f: CellFolders, scope: 'cell' | 's
  *  rerun, so it is the cell's result; any other error propagates and the cell is retried on the next run. */
 export class ConfigurationError extends Error {}
 
-async function runTrain(spec: TrainSpec, key: string, f: CellFolders, log: (m: string) => void): Promise<Omit<TrainResult, 'peakRssMb' | 'memoryScope'>> {
+async function runTrain(spec: TrainSpec, key: string, f: CellFolders, log: (m: string) => void): Promise<Omit<TrainResult, keyof CellCost>> {
   try {
     resolveFinetuneConfig({ ...spec.config, out: 'unused' });
   } catch (e) {
@@ -188,7 +196,7 @@ async function runTrain(spec: TrainSpec, key: string, f: CellFolders, log: (m: s
   return { kind: 'train', summary };
 }
 
-async function runEval(spec: EvalSpec, f: CellFolders, dir: string): Promise<Omit<EvalCellResult, 'peakRssMb' | 'memoryScope'>> {
+async function runEval(spec: EvalSpec, f: CellFolders, dir: string): Promise<Omit<EvalCellResult, keyof CellCost>> {
   const t0 = performance.now();
   const model = await TextToImageModel.load(modelPath(f, spec.model));
   const rewards: Reward[] = [];

@@ -9,7 +9,13 @@
 // - With `isolate`, each cell runs in its own Node process (cell-worker.ts), so its peak memory is
 //   its own; a cell that fails for a reason other than its configuration is reported, left without
 //   result (so the next run retries it) and the plan goes on with the cells that do not need it.
+// - With `jobs` > 1, that many cells run at once, each in its own process with
+//   ⌊cores / jobs⌋ libtorch threads (OMP_NUM_THREADS), a cell starting as soon as its inputs exist.
+//   On a few cores, small convolutions use one thread better than two, so two one-thread cells
+//   finish more work per hour than one two-thread cell; each cell's wall-clock then includes waiting
+//   for a core, so its CPU time is recorded beside it.
 import { fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +44,8 @@ export interface PaperOptions {
   log?: (m: string) => void;
   /** stop after this many computed cells (0: only write the report; default: all) */
   maxCells?: number;
+  /** cells run at once, each in its own process (default 1) */
+  jobs?: number;
 }
 
 export interface PaperResult {
@@ -78,12 +86,13 @@ async function prepare(o: PaperOptions): Promise<Omit<PlanContext, 'result'>> {
   };
 }
 
-/** Runs a cell in this process or in a child process (isolate). */
-async function execute(spec: CellSpec, f: CellFolders, isolate: boolean, log: (m: string) => void): Promise<CellResult> {
-  if (!isolate) return runCell(spec, f, 'shared', log);
+/** Runs a cell in this process, or in a child process with `threads` libtorch threads (null: the parent's setting). */
+async function execute(spec: CellSpec, f: CellFolders, isolate: boolean, threads: number | null, jobs: number, log: (m: string) => void): Promise<CellResult> {
+  if (!isolate) return runCell(spec, f, { scope: 'shared', jobs }, log);
   const worker = fileURLToPath(new URL('./cell-worker.ts', import.meta.url));
+  const env = threads === null ? process.env : { ...process.env, OMP_NUM_THREADS: String(threads) };
   return new Promise((resolve, reject) => {
-    const child = fork(worker, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(worker, [], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let settled = false;
     child.on('message', (m: { result?: CellResult; error?: string; log?: string }) => {
       if (m.log !== undefined) {
@@ -99,7 +108,7 @@ async function execute(spec: CellSpec, f: CellFolders, isolate: boolean, log: (m
     child.on('exit', (code, signal) => {
       if (!settled) reject(new Error(`the cell's process ended (${signal ?? `exit code ${code}`}) without a result`));
     });
-    child.send({ spec, folders: f });
+    child.send({ spec, folders: f, jobs });
   });
 }
 
@@ -114,27 +123,46 @@ export async function runPaper(o: PaperOptions): Promise<PaperResult> {
   const computed: string[] = [];
   const errors: PaperResult['errors'] = [];
   const failedKeys = new Set<string>();
+  const jobs = o.jobs ?? 1;
+  if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`jobs must be a positive integer, got ${jobs}`);
+  const isolate = o.profile.isolate || jobs > 1; // cells running at once need their own processes (one generator, one thread pool each)
+  const threads = jobs > 1 ? Math.max(1, Math.floor(availableParallelism() / jobs)) : null;
+  const running = new Map<string, Promise<void>>();
   const t0 = performance.now();
+  let started = 0;
   let plan: Plan = buildPlan(ctx);
   for (;;) {
-    if (o.maxCells !== undefined && computed.length >= o.maxCells) break;
-    const cells = planCells(plan);
-    const next = nextCell(cells, f, failedKeys, ctx);
-    if (!next) break;
-    const done = cells.filter((c) => ['done', 'na'].includes(cellState(ctx, c))).length;
-    log(`[paper] cell ${done + 1}/${cells.length}: ${describe(next)}`);
-    try {
-      const r = await execute(next, f, o.profile.isolate, log);
-      computed.push(cellKey(next));
-      if (r.kind === 'failed') log(`[paper]   n/a: ${r.error}`);
-    } catch (e) {
-      failedKeys.add(cellKey(next));
-      errors.push({ key: cellKey(next), error: (e as Error).message });
-      log(`[paper]   FAILED (retried on the next run): ${(e as Error).message}`);
+    // start cells while there is room and a cell whose inputs exist
+    while (running.size < jobs && (o.maxCells === undefined || started < o.maxCells)) {
+      const cells = planCells(plan);
+      const next = nextCell(cells, f, new Set([...failedKeys, ...running.keys()]), ctx);
+      if (!next) break;
+      const key = cellKey(next);
+      started++;
+      const done = cells.filter((c) => ['done', 'na'].includes(cellState(ctx, c))).length;
+      log(`[paper] cell ${done + 1 + running.size}/${cells.length}: ${describe(next)}`);
+      const run = execute(next, f, isolate, threads, jobs, log).then(
+        (r) => {
+          computed.push(key);
+          if (r.kind === 'failed') log(`[paper]   n/a: ${r.error}`);
+        },
+        (e: unknown) => {
+          failedKeys.add(key);
+          errors.push({ key, error: (e as Error).message });
+          log(`[paper]   FAILED (retried on the next run): ${(e as Error).message}`);
+        },
+      ).finally(() => {
+        running.delete(key);
+        const cellsNow = planCells(buildPlan(ctx));
+        const doneNow = cellsNow.filter((c) => ['done', 'na'].includes(cellState(ctx, c))).length;
+        const elapsed = (performance.now() - t0) / 1000;
+        const perCell = elapsed / Math.max(1, computed.length + errors.length);
+        log(`[paper] ${doneNow}/${cellsNow.length} cells done · ${duration(elapsed)} this run · ETA ~${duration((perCell * (cellsNow.length - doneNow)))}`);
+      });
+      running.set(key, run);
     }
-    const elapsed = (performance.now() - t0) / 1000;
-    const remaining = cells.length - done - 1;
-    log(`[paper] ${done + 1}/${cells.length} cells done · ${duration(elapsed)} this run · ETA ~${duration((elapsed / Math.max(1, computed.length + errors.length)) * remaining)}`);
+    if (running.size === 0) break;
+    await Promise.race(running.values());
     plan = buildPlan(ctx);
   }
   const cells = planCells(plan);
@@ -144,15 +172,18 @@ export async function runPaper(o: PaperOptions): Promise<PaperResult> {
   return { report, done, total: cells.length, computed, errors };
 }
 
-/** The first cell without a result whose inputs exist; an evaluation of a train cell whose model is gone runs that train cell again first. */
-function nextCell(cells: ReturnType<typeof planCells>, f: CellFolders, failed: Set<string>, ctx: PlanContext): CellSpec | null {
+/**
+ * The first cell without a result whose inputs exist, skipping `busy` (failed this time, or running);
+ * an evaluation of a train cell whose model is gone runs that train cell again first.
+ */
+function nextCell(cells: ReturnType<typeof planCells>, f: CellFolders, busy: Set<string>, ctx: PlanContext): CellSpec | null {
   for (const c of cells) {
-    if (!('key' in c) || failed.has(c.key) || cellState(ctx, c) !== 'todo') continue;
+    if (!('key' in c) || busy.has(c.key) || cellState(ctx, c) !== 'todo') continue;
     const spec = c.spec;
     if (spec.kind === 'eval' && 'train' in spec.model) {
       const trainKey = spec.model.train;
       const tr = ctx.result(trainKey);
-      if (tr === null || failed.has(trainKey)) continue;
+      if (tr === null || busy.has(trainKey)) continue;
       if (tr.kind === 'failed') continue;
       if (!trainedModelExists(f, trainKey)) {
         const trainSpec = cells.find((x) => 'key' in x && x.key === trainKey);

@@ -135,6 +135,10 @@ export interface GridCell {
   value: number;
   score: number | null;
   trainingSec: number | null;
+  /** CPU time of the training cell (null where not recorded) */
+  cpuSec: number | null;
+  /** cells that ran at once while it trained (null where not recorded) */
+  jobs: number | null;
   trainingNfe: number | null;
   peakRssMb: number | null;
   memoryScope: string | null;
@@ -147,7 +151,7 @@ export function nmTables(plan: Plan, ctx: PlanContext): GridCell[] {
     const t = trainOf(ctx, g.train);
     const e = evalOf(ctx, g.test);
     return {
-      variant: g.variant, axis: g.axis, value: g.value, score: e?.mean ?? null, trainingSec: t?.summary.wallClockSec ?? null, trainingNfe: t?.summary.trainingNfe ?? null,
+      variant: g.variant, axis: g.axis, value: g.value, score: e?.mean ?? null, trainingSec: t?.summary.wallClockSec ?? null, cpuSec: t?.cpuSec ?? null, jobs: t?.jobs ?? null, trainingNfe: t?.summary.trainingNfe ?? null,
       peakRssMb: t?.peakRssMb ?? null, memoryScope: t?.memoryScope ?? null, note: notesOf(ctx, [g.train, g.test])[0] ?? null,
     };
   });
