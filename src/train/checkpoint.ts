@@ -220,10 +220,38 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const groups = state.groups;
   if (typeof step !== 'number' || !Array.isArray(groups)) throw new Error(`checkpoint ${dir}: state.json lacks step or groups`);
   const tensors: Record<string, Record<string, Tensor>> = {};
-  for (const g of groups as string[]) {
-    tensors[g] = (await torch.safetensors.loadFile(join(dir, `${g}.safetensors`))).tensors;
+  try {
+    for (const g of groups as string[]) {
+      tensors[g] = (await torch.safetensors.loadFile(join(dir, `${g}.safetensors`))).tensors;
+      const bad = nonFiniteTensor(tensors[g]);
+      if (bad) {
+        throw new Error(
+          `checkpoint ${dir}: ${g}.safetensors holds ${bad.count} NaN or infinite value${bad.count > 1 ? 's' : ''} in '${bad.name}'; ` +
+          'resuming from it would spoil every later step; resume from an earlier checkpoint (sharpen finetune --resume-from checkpoint-N)',
+        );
+      }
+    }
+  } catch (e) {
+    for (const group of Object.values(tensors)) for (const t of Object.values(group)) t.dispose();
+    throw e;
   }
   return { dir, step, tensors, state };
+}
+
+const FLOATING = new Set(['float32', 'float64', 'float16', 'bfloat16']);
+
+/**
+ * The first floating tensor with NaN or ±Inf values and how many, or null. The loop never saves one
+ * (a non-finite step is skipped before it touches weights, optimizer or EMA), so one found here is
+ * corruption of the file's values, which its structure checks cannot see.
+ */
+function nonFiniteTensor(group: Record<string, Tensor>): { name: string; count: number } | null {
+  for (const [name, t] of Object.entries(group)) {
+    if (!FLOATING.has(t.dtype) || t.numel() === 0) continue;
+    const count = torch.noGrad(() => torch.tidy(() => t.numel() - t.isfinite().sum().item()));
+    if (count > 0) return { name, count };
+  }
+  return null;
 }
 
 /** Frees the tensors of a loaded checkpoint once they have been copied into the model. */

@@ -177,3 +177,31 @@ test('a big --data folder is checked with progress lines', async () => {
   );
   assert.ok(logs.some((m) => /--data .*: checked 200\/200 images/.test(m)), logs.join('\n'));
 });
+
+test('a checkpoint whose optimizer or EMA state holds a NaN is refused by name, and --resume-from an earlier one goes on', async () => {
+  const base = await saveTinyBase(12, { size: 8 });
+  const out = tempDir('resume-nan');
+  const cfg = tinyRun(base, out, { store: join(out, 'store.sqlite'), emaDecay: 0.9 });
+  await finetune(cfg, quiet);
+  const dir = join(out, 'checkpoints', 'checkpoint-00000002');
+  for (const group of ['optimizer', 'ema']) {
+    const file = join(dir, `${group}.safetensors`);
+    const saved = readFileSync(file);
+    const { tensors } = await torch.safetensors.loadFile(file);
+    const [name, t] = Object.entries(tensors).find(([, x]) => x.dtype === 'float32' && x.numel() > 1)!;
+    const values = t.toFloat32Array().slice();
+    values[1] = NaN;
+    const poisoned = torch.fromTypedArray(values, t.shape);
+    await torch.safetensors.saveFile(file, { ...tensors, [name]: poisoned });
+    for (const x of [...Object.values(tensors), poisoned]) x.dispose();
+    await assert.rejects(
+      finetune({ ...cfg, steps: 3 }, { ...quiet, resume: true }),
+      new RegExp(`checkpoint .*checkpoint-00000002: ${group}\\.safetensors holds 1 NaN or infinite value in '${name.replace(/\./g, '\\.')}'; .*earlier checkpoint`),
+    );
+    writeFileSync(file, saved);
+  }
+  rmSync(join(dir, 'ema.safetensors'));
+  writeFileSync(join(dir, 'ema.safetensors'), 'x');
+  const { summary } = await finetune({ ...cfg, steps: 3 }, { ...quiet, resumeFrom: 'checkpoint-1' });
+  assert.equal(summary.steps, 3);
+});
