@@ -9,17 +9,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as torch from '../src/torch/index.js';
-import { TextToImageModel } from '../src/models/t2i.js';
 import { generate } from '../src/models/generate.js';
-import { modelConfigFor, PretrainConfigSchema } from '../src/train/pretrain.js';
 import { finetune } from '../src/train/loop.js';
-import { loadConfig } from '../src/util/config.js';
-import { worldWords } from '../src/world/vocab.js';
-import { median } from './util.js';
+import { median, saveRandomBase } from './util.js';
 
-const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const args = process.argv.slice(2);
 const num = (name: string, fallback: number): number => {
   const i = args.indexOf(`--${name}`);
@@ -34,11 +28,8 @@ if (bf16) torch.setAutocast(device === 'cpu' ? 'cpu' : 'cuda', true, 'bfloat16')
 
 const tmp = mkdtempSync(join(tmpdir(), 'sharpen-gpu-bench-'));
 try {
-  const pcfg = loadConfig(PretrainConfigSchema, { path: join(ROOT, 'configs', 'base.yaml') });
-  torch.manualSeed(0);
-  const model = new TextToImageModel(modelConfigFor(pcfg, worldWords()));
   const base = join(tmp, 'base');
-  await model.save(base);
+  const model = await saveRandomBase(base);
 
   const stepMs: number[] = [];
   let last = performance.now();
@@ -64,10 +55,11 @@ try {
     images.dispose();
     if (r > 0) sampleMs.push(performance.now() - t0);
   }
+  const samplingSteps = model.config.sampling.steps;
   model.dispose();
   console.log(JSON.stringify({
     device, bf16, torch: torch.buildInfo().torch, stepMsMedian: median(stepMs), stepMs, S, batch: 2,
-    sampleMsMedian: median(sampleMs), images: nImages, samplingSteps: pcfg.model.sampling.steps,
+    sampleMsMedian: median(sampleMs), images: nImages, samplingSteps,
   }));
 } finally {
   rmSync(tmp, { recursive: true, force: true });

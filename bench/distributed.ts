@@ -23,12 +23,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as torch from '../src/torch/index.js';
-import { TextToImageModel } from '../src/models/t2i.js';
-import { modelConfigFor, PretrainConfigSchema } from '../src/train/pretrain.js';
-import { loadConfig } from '../src/util/config.js';
-import { worldWords } from '../src/world/vocab.js';
-import { median, printTable } from './util.js';
+import { median, printTable, saveRandomBase } from './util.js';
 import { freePort } from '../src/util/free-port.js';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
@@ -70,12 +65,8 @@ export async function run(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'sharpen-bench-dist-'));
   try {
     // a base of the shipped architecture (configs/base.yaml), randomly initialised
-    const pcfg = loadConfig(PretrainConfigSchema, { path: join(ROOT, 'configs', 'base.yaml') });
-    torch.manualSeed(0);
-    const model = new TextToImageModel(modelConfigFor(pcfg, worldWords()));
     const base = join(tmp, 'base');
-    await model.save(base);
-    model.dispose();
+    (await saveRandomBase(base)).dispose();
     const layouts = [
       { name: '1 process × 1 thread, batch 1', procs: 1, threads: 1, batch: 1 },
       { name: '1 process × 2 threads, batch 2', procs: 1, threads: 2, batch: 2 },

@@ -1,4 +1,23 @@
 // Small helpers shared by the benchmarks.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as torch from '../src/torch/index.js';
+import { TextToImageModel } from '../src/models/t2i.js';
+import { modelConfigFor, PretrainConfigSchema } from '../src/train/pretrain.js';
+import { loadConfig } from '../src/util/config.js';
+import { worldWords } from '../src/world/vocab.js';
+
+/**
+ * A model of the shipped base's architecture (configs/base.yaml), randomly initialised from seed 0
+ * and saved to `dir` as a base checkpoint; returned for the caller to use or dispose.
+ */
+export async function saveRandomBase(dir: string): Promise<TextToImageModel> {
+  const pcfg = loadConfig(PretrainConfigSchema, { path: join(fileURLToPath(import.meta.url), '..', '..', 'configs', 'base.yaml') });
+  torch.manualSeed(0);
+  const model = new TextToImageModel(modelConfigFor(pcfg, worldWords()));
+  await model.save(dir);
+  return model;
+}
 
 export function median(xs: number[]): number {
   if (xs.length === 0) throw new Error('median of nothing');

@@ -16,7 +16,7 @@ export function registerPaperCommand(program: Command): void {
     .option('--store <file>', 'the SQLite run store of the training runs', 'runs/store.sqlite')
     .option('--set <key=value>', 'override a profile key (steps, seeds, lrs=[…], test.perCategory, …); repeatable', collect, [])
     .option('--max-cells <n>', 'stop after computing this many cells (0: compute nothing, only write the report of what is done)', int('max-cells', { min: 0 }))
-    .option('--jobs <n>', 'cells run at once, each in its own process with cores / n libtorch threads', int('jobs', { min: 1 }), 1)
+    .option('--jobs <n>', 'cells run at once, each in its own process with cores / n libtorch threads (for many cores)', int('jobs', { min: 1 }), 1)
     .action(async (o: { profile: string; out?: string; work?: string; store: string; set: string[]; maxCells?: number; jobs: number }) => {
       const { runPaper } = await import('../eval/paper/run.js');
       const { resolveProfile } = await import('../eval/paper/profiles.js');

@@ -16,6 +16,8 @@ import { freePort } from '../../src/util/free-port.js';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHARPEN = join(ROOT, 'bin', 'sharpen.js');
 const WORKERS = join(ROOT, 'test', 'distributed', 'workers');
+/** the fine-tuning child of the single-process kill-and-resume test, as a worker (relative to WORKERS) */
+const FINETUNE = join('..', '..', 'train', 'finetune-child.ts');
 
 interface Ran {
   code: number | null;
@@ -113,8 +115,8 @@ test('killing one worker stops the launch with that worker named, within the tim
   const base = await saveTinyBase(2, { size: 8 });
   const out = tempDir('dp-kill');
   let killed = false;
-  const r = await launch2('finetune-worker.ts', [JSON.stringify(rlhfConfig(base, out, 200)), 'new', '200'], {
-    env: { STEP_FILE: '1' },
+  const r = await launch2(FINETUNE, [JSON.stringify(rlhfConfig(base, out, 200)), 'new', '200'], {
+    env: { PRINT_STEPS: '1' },
     onStderr: (all) => {
       const m = /rank 1 pid (\d+) step 2\n/.exec(all);
       if (m && !killed) {
@@ -142,14 +144,14 @@ function ddpoConfig(base: string, out: string, steps: number): FinetuneInput {
 test('a 2-process run killed and resumed ends with the weights of an uninterrupted one, byte for byte; another world size is refused', async () => {
   const base = await saveTinyBase(3, { size: 8 });
   const whole = tempDir('dp-whole');
-  const full = await launch2('finetune-worker.ts', [JSON.stringify(ddpoConfig(base, whole, 4))]);
+  const full = await launch2(FINETUNE, [JSON.stringify(ddpoConfig(base, whole, 4))]);
   assert.equal(full.code, 0, full.stderr);
 
   // killed while it sleeps after step 2, before that step's checkpoint: it resumes from step 1, mid-buffer
   const out = tempDir('dp-resume');
   let killed = false;
-  const first = await launch2('finetune-worker.ts', [JSON.stringify(ddpoConfig(base, out, 4)), 'new', '300'], {
-    env: { STEP_FILE: '1' },
+  const first = await launch2(FINETUNE, [JSON.stringify(ddpoConfig(base, out, 4)), 'new', '300'], {
+    env: { PRINT_STEPS: '1' },
     onStderr: (all) => {
       const m = /rank 0 pid (\d+) step 2\n/.exec(all);
       if (m && !killed) {
@@ -163,7 +165,7 @@ test('a 2-process run killed and resumed ends with the weights of an uninterrupt
   assert.equal(state.worldSize, 2);
   assert.equal(state.rngByRank.length, 2);
   assert.ok(state.methodStateByRank[1].meta.buffer, 'rank 1\'s rollout buffer is in the checkpoint');
-  const resumed = await launch2('finetune-worker.ts', [JSON.stringify(ddpoConfig(base, out, 4)), 'resume']);
+  const resumed = await launch2(FINETUNE, [JSON.stringify(ddpoConfig(base, out, 4)), 'resume']);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.equal(JSON.parse(resumed.stdout.trim()).steps, 4);
   assert.deepEqual(readFileSync(join(out, 'model.safetensors')), readFileSync(join(whole, 'model.safetensors')));

@@ -92,6 +92,10 @@ test('paper --profile tiny: killed and resumed, it recomputes no finished cell; 
   assert.equal(html.match(/src="data:image\/png;base64,/g)?.length, withImages, 'a grid per Table 1 row with samples and per reward, inline');
   for (const h of ['Table 1', 'Tables 2–3', 'Figures 3 and 9', 'Figure 4', 'Figure 5', 'Figure 6', 'Commands and configs', 'Machine and software']) assert.ok(html.includes(h), h);
   assert.ok(!/src="(?!data:)/.test(html), 'no external image');
+  // the tiny base and the image folder are named <work>/…: no cell's key depends on where --work is
+  const specs = readdirSync(join(out, 'cells')).map((k) => readFileSync(join(out, 'cells', k, 'cell.json'), 'utf8'));
+  assert.ok(specs.every((t) => !t.includes(dir)), 'a cell configuration names the temporary folder');
+  assert.ok(specs.some((t) => t.includes('"<work>/image-folder"')) && specs.some((t) => t.includes('"<work>/tiny-base"')));
 });
 
 test('paper --jobs 2: two cells run at once, each in its own process, and record their CPU time and the jobs', { timeout: 300_000 }, async () => {

@@ -111,6 +111,16 @@ export interface CellFolders {
 export const cellDir = (f: CellFolders, key: string) => join(f.out, 'cells', key);
 export const runDir = (f: CellFolders, key: string) => join(f.work, key, 'run');
 
+/**
+ * A path inside the work folder as a cell's configuration names it (the tiny profile's base, Figure
+ * 4's image folder): `<work>/…`, resolved when the cell runs, so that a cell's key does not depend
+ * on where --work is.
+ */
+export const WORK = '<work>';
+export function inWork(f: CellFolders, path: string): string {
+  return path === WORK || path.startsWith(`${WORK}/`) ? join(f.work, path.slice(WORK.length)) : path;
+}
+
 export function readResult(f: CellFolders, key: string): CellResult | null {
   const p = join(cellDir(f, key), 'result.json');
   if (!existsSync(p)) return null;
@@ -128,7 +138,7 @@ export function trainedModelExists(f: CellFolders, key: string): boolean {
 }
 
 export function modelPath(f: CellFolders, ref: ModelRef): string {
-  return 'base' in ref ? ref.base : runDir(f, ref.train);
+  return 'base' in ref ? inWork(f, ref.base) : runDir(f, ref.train);
 }
 
 /** Peak resident memory (the process's own maximum with a process per cell, else sampled while the cell runs) and CPU time. */
@@ -172,8 +182,10 @@ export async function runCell(spec: CellSpec, f: CellFolders, how: { scope: 'cel
 export class ConfigurationError extends Error {}
 
 async function runTrain(spec: TrainSpec, key: string, f: CellFolders, log: (m: string) => void): Promise<Omit<TrainResult, keyof CellCost>> {
+  const paths = Object.fromEntries(['base', 'data'].filter((k) => typeof spec.config[k] === 'string').map((k) => [k, inWork(f, spec.config[k] as string)]));
+  const config = { ...spec.config, ...paths };
   try {
-    resolveFinetuneConfig({ ...spec.config, out: 'unused' });
+    resolveFinetuneConfig({ ...config, out: 'unused' });
   } catch (e) {
     throw new ConfigurationError((e as Error).message);
   }
@@ -185,7 +197,7 @@ async function runTrain(spec: TrainSpec, key: string, f: CellFolders, log: (m: s
     const resume = existsSync(join(out, 'checkpoints', 'latest'));
     if (!resume && existsSync(out)) rmSync(out, { recursive: true, force: true });
     mkdirSync(join(f.work, key), { recursive: true });
-    ({ summary } = await finetune({ ...spec.config, out, store: f.store, name: `paper/${key}` } as Parameters<typeof finetune>[0], {
+    ({ summary } = await finetune({ ...config, out, store: f.store, name: `paper/${key}` } as Parameters<typeof finetune>[0], {
       resume, progress: false, log: (m) => log(`  ${m}`),
     }));
   }

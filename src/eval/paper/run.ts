@@ -10,10 +10,10 @@
 //   its own; a cell that fails for a reason other than its configuration is reported, left without
 //   result (so the next run retries it) and the plan goes on with the cells that do not need it.
 // - With `jobs` > 1, that many cells run at once, each in its own process with
-//   ⌊cores / jobs⌋ libtorch threads (OMP_NUM_THREADS), a cell starting as soon as its inputs exist.
-//   On a few cores, small convolutions use one thread better than two, so two one-thread cells
-//   finish more work per hour than one two-thread cell; each cell's wall-clock then includes waiting
-//   for a core, so its CPU time is recorded beside it.
+//   ⌊cores / jobs⌋ libtorch threads (OMP_NUM_THREADS), a cell starting as soon as its inputs exist:
+//   for machines with many cores, where one cell's small convolutions cannot use them all (on 2
+//   cores, two one-thread cells did only 1.09× the work of one two-thread cell). A cell's wall-clock
+//   then shares the machine with the others, so its CPU time is recorded beside it.
 import { fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,7 +26,7 @@ import { loadSplit } from '../../world/splits.js';
 import { writeWorldFolder } from '../../world/folder.js';
 import { tinyWorldConfig } from '../../models/tiny-world.js';
 import { duration } from '../../util/progress.js';
-import { cellKey, readResult, runCell, trainedModelExists, type CellFolders, type CellResult, type CellSpec } from './cells.js';
+import { cellKey, inWork, readResult, runCell, trainedModelExists, WORK, type CellFolders, type CellResult, type CellSpec } from './cells.js';
 import { buildPlan, cellState, planCells, readRecipe, type Plan, type PlanContext } from './plan.js';
 import type { Profile } from './profiles.js';
 import { writePaperReport } from './report.js';
@@ -61,23 +61,23 @@ export interface PaperResult {
 /** The plan's fixed inputs: the base (created for the tiny profile), its plain NFE, the image folder, the recipe and the available rewards. */
 async function prepare(o: PaperOptions): Promise<Omit<PlanContext, 'result'>> {
   const p = o.profile;
-  let base = p.base;
-  if (base === 'tiny') {
-    base = join(o.work, 'tiny-base');
-    if (!existsSync(join(base, 'model.safetensors'))) {
-      torch.manualSeed(0);
-      const m = new TextToImageModel(tinyWorldConfig());
-      await m.save(base);
-      m.dispose();
-    }
-  } else if (!existsSync(join(base, 'config.json'))) {
-    throw new Error(`profile ${p.name}: the base checkpoint ${base} has no config.json`);
+  const f = { out: o.out, work: o.work, store: o.store };
+  // the tiny base and the image folder live in the work folder; cells name them as <work>/… (inWork)
+  const base = p.base === 'tiny' ? `${WORK}/tiny-base` : p.base;
+  const baseDir = inWork(f, base);
+  if (p.base === 'tiny' && !existsSync(join(baseDir, 'model.safetensors'))) {
+    torch.manualSeed(0);
+    const m = new TextToImageModel(tinyWorldConfig());
+    await m.save(baseDir);
+    m.dispose();
+  } else if (!existsSync(join(baseDir, 'config.json'))) {
+    throw new Error(`profile ${p.name}: the base checkpoint ${baseDir} has no config.json`);
   }
-  const cfg = JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')) as { sampling: { steps: number; guidanceScale: number }; unet: { sampleSize: number } };
+  const cfg = JSON.parse(readFileSync(join(baseDir, 'config.json'), 'utf8')) as { sampling: { steps: number; guidanceScale: number }; unet: { sampleSize: number } };
   const plainNfe = cfg.sampling.steps * (cfg.sampling.guidanceScale === 1 ? 1 : 2);
-  const folder = join(o.work, 'image-folder');
-  if (!existsSync(join(folder, 'metadata.jsonl'))) {
-    writeWorldFolder(folder, loadSplit('train').slice(0, p.folderPrompts), { perPrompt: 1, seed: 0, resolution: cfg.unet.sampleSize });
+  const folder = `${WORK}/image-folder`;
+  if (!existsSync(join(inWork(f, folder), 'metadata.jsonl'))) {
+    writeWorldFolder(inWork(f, folder), loadSplit('train').slice(0, p.folderPrompts), { perPrompt: 1, seed: 0, resolution: cfg.unet.sampleSize });
   }
   const mllm = rewardUnavailableReason('mllm') === null;
   return {
