@@ -10,7 +10,7 @@ export function registerPaperCommand(program: Command): void {
   program
     .command('paper')
     .description("the paper's experiments (Table 1, Tables 2–3, Figures 3/9, 4–6) on the embedded world, resumable, into one HTML report")
-    .addOption(new Option('--profile <name>', 'tiny (test-size model, minutes), quick (shipped base, about an hour), full (hours)').choices(['tiny', 'quick', 'full']).default('quick'))
+    .addOption(new Option('--profile <name>', 'tiny (test-size model, minutes), quick (shipped base, about 40 minutes on 2 cores), full (hours)').choices(['tiny', 'quick', 'full']).default('quick'))
     .option('--out <dir>', 'the report and the cells\' results (default: results/paper for full, runs/paper-<profile> otherwise)')
     .option('--work <dir>', 'run folders and models, large (default: runs/paper-<profile>-work)')
     .option('--store <file>', 'the SQLite run store of the training runs', 'runs/store.sqlite')

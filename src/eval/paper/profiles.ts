@@ -5,7 +5,7 @@
 //
 //   tiny   the test-size model (a fresh 16×16 world model, written into the work folder), one
 //          prompt per category, two steps: checks the whole pipeline in a few minutes (the tests)
-//   quick  the shipped base, short runs and small held-out sets: a first look within about an hour
+//   quick  the shipped base, short runs and small held-out sets: a first look in about 40 minutes (2 cores)
 //   full   the shipped base at the recipe's length (configs/demo.yaml): hours, resumable
 import { z } from 'zod';
 import { formatZodError } from '../../util/config.js';
