@@ -29,8 +29,8 @@ const FLOATING = new Set(['float32', 'float64', 'float16', 'bfloat16']);
  */
 export const MAX_PLAUSIBLE_WEIGHT = 1e20;
 
-/** How many values of a floating tensor are NaN or ±Inf, and how many are finite but beyond MAX_PLAUSIBLE_WEIGHT. */
-function badValues(t: Tensor): { nonFinite: number; huge: number } {
+/** How many values of a floating tensor are NaN or ±Inf, and how many are finite but beyond MAX_PLAUSIBLE_WEIGHT (0 and 0 for other dtypes). */
+export function badValues(t: Tensor): { nonFinite: number; huge: number } {
   if (!FLOATING.has(t.dtype) || t.numel() === 0) return { nonFinite: 0, huge: 0 };
   return torch.noGrad(() =>
     torch.tidy(() => {

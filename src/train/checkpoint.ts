@@ -17,6 +17,7 @@ import { parseHeader } from '../torch/safetensors-format.js';
 import { fsyncDir, fsyncFile, writeFileAtomic, writeFileSynced } from '../util/atomic-write.js';
 import type { Tensor } from '../torch/index.js';
 import type { MethodState } from './finetune-method.js';
+import { badValues } from '../nn/module.js';
 
 export interface CheckpointContent {
   step: number;
@@ -238,17 +239,14 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   return { dir, step, tensors, state };
 }
 
-const FLOATING = new Set(['float32', 'float64', 'float16', 'bfloat16']);
-
 /**
- * The first floating tensor with NaN or ±Inf values and how many, or null. The loop never saves one
- * (a non-finite step is skipped before it touches weights, optimizer or EMA), so one found here is
- * corruption of the file's values, which its structure checks cannot see.
+ * The first tensor with NaN or ±Inf values and how many (badValues of src/nn/module.ts), or null.
+ * The loop never saves one (a non-finite step is skipped before it touches weights, optimizer or
+ * EMA), so one found here is corruption of the file's values, which its structure checks cannot see.
  */
 function nonFiniteTensor(group: Record<string, Tensor>): { name: string; count: number } | null {
   for (const [name, t] of Object.entries(group)) {
-    if (!FLOATING.has(t.dtype) || t.numel() === 0) continue;
-    const count = torch.noGrad(() => torch.tidy(() => t.numel() - t.isfinite().sum().item()));
+    const count = badValues(t).nonFinite;
     if (count > 0) return { name, count };
   }
   return null;

@@ -182,8 +182,8 @@ export async function runCell(spec: CellSpec, f: CellFolders, how: { scope: 'cel
 export class ConfigurationError extends Error {}
 
 async function runTrain(spec: TrainSpec, key: string, f: CellFolders, log: (m: string) => void): Promise<Omit<TrainResult, keyof CellCost>> {
-  const paths = Object.fromEntries(['base', 'data'].filter((k) => typeof spec.config[k] === 'string').map((k) => [k, inWork(f, spec.config[k] as string)]));
-  const config = { ...spec.config, ...paths };
+  const config = { ...spec.config };
+  for (const k of ['base', 'data']) if (typeof config[k] === 'string') config[k] = inWork(f, config[k]);
   try {
     resolveFinetuneConfig({ ...config, out: 'unused' });
   } catch (e) {

@@ -139,8 +139,7 @@ export async function runPaper(o: PaperOptions): Promise<PaperResult> {
       if (!next) break;
       const key = cellKey(next);
       started++;
-      const done = cells.filter((c) => ['done', 'na'].includes(cellState(ctx, c))).length;
-      log(`[paper] cell ${done + 1 + running.size}/${cells.length}: ${describe(next)}`);
+      log(`[paper] cell ${countDone(cells, ctx) + 1 + running.size}/${cells.length}: ${describe(next)}`);
       const run = execute(next, f, isolate, threads, jobs, log).then(
         (r) => {
           computed.push(key);
@@ -151,25 +150,28 @@ export async function runPaper(o: PaperOptions): Promise<PaperResult> {
           errors.push({ key, error: (e as Error).message });
           log(`[paper]   FAILED (retried on the next run): ${(e as Error).message}`);
         },
-      ).finally(() => {
-        running.delete(key);
-        const cellsNow = planCells(buildPlan(ctx));
-        const doneNow = cellsNow.filter((c) => ['done', 'na'].includes(cellState(ctx, c))).length;
-        const elapsed = (performance.now() - t0) / 1000;
-        const perCell = elapsed / Math.max(1, computed.length + errors.length);
-        log(`[paper] ${doneNow}/${cellsNow.length} cells done · ${duration(elapsed)} this run · ETA ~${duration((perCell * (cellsNow.length - doneNow)))}`);
-      });
+      ).finally(() => running.delete(key));
       running.set(key, run);
     }
     if (running.size === 0) break;
     await Promise.race(running.values());
     plan = buildPlan(ctx);
+    const cells = planCells(plan);
+    const done = countDone(cells, ctx);
+    const elapsed = (performance.now() - t0) / 1000;
+    const perCell = elapsed / Math.max(1, computed.length + errors.length);
+    log(`[paper] ${done}/${cells.length} cells done · ${duration(elapsed)} this run · ETA ~${duration(perCell * (cells.length - done))}`);
   }
   const cells = planCells(plan);
-  const done = cells.filter((c) => ['done', 'na'].includes(cellState(ctx, c))).length;
+  const done = countDone(cells, ctx);
   const report = await writePaperReport(plan, ctx, f, { command: o.command ?? [], done, total: cells.length });
   log(`[paper] ${done}/${cells.length} cells done; report: ${report}`);
   return { report, done, total: cells.length, computed, errors };
+}
+
+/** Cells with a result or that cannot exist (n/a). */
+function countDone(cells: ReturnType<typeof planCells>, ctx: PlanContext): number {
+  return cells.filter((c) => ['done', 'na'].includes(cellState(ctx, c))).length;
 }
 
 /**
