@@ -2,14 +2,14 @@
 # Idempotent set-up, run before `npm test`, `npm run demo` and `npm run bench`:
 #   1. Debian packages: libtorch-dev and libgloo-dev (the Gloo headers of torch.distributed);
 #      libopenblas0-openmp (without it libtorch's matrix products run on the reference BLAS, ~30x
-#      slower; OpenBLAS-pthread fights OpenMP's threads); chromium (the dashboard's browser tests).
+#      slower; OpenBLAS-pthread fights OpenMP's threads); chromium (the dashboard's browser tests); python3 (the safetensors interoperability test).
 #   2. `npm ci` when node_modules is missing or older than package-lock.json.
 #   3. the native addon, when it is missing or older than its sources.
 # With everything in place it takes well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libopenblas0-openmp cmake g++ chromium)
+packages=(libopenblas0-openmp cmake g++ chromium python3)
 [ -z "${LIBTORCH:-}" ] && packages+=(libtorch-dev libgloo-dev)  # LIBTORCH=/path brings its own libtorch
 need_apt=()
 for p in "${packages[@]}"; do
