@@ -58,6 +58,7 @@ test('paper --profile tiny: killed and resumed, it recomputes no finished cell; 
     table1: { row: string; kind: string; done: number; planned: number; scores: Record<string, { values: number[] }>; notes: string[]; trainingNfe: { values: number[] } | null }[];
     nm: { variant: string; axis: string; value: number; score: number | null; note: string | null; peakRssMb: number | null }[];
     rewards: { variant: string; reward: string; scores: Record<string, number | null> }[];
+    claims: { claim: string; verdict: string; comparisons: { a: string; b: string; diff: { values: number[] }; verdict: string }[]; trends?: { verdict: string; points: unknown[] }[] }[];
   };
   const rows = tables.table1.map((t) => t.row);
   assert.deepEqual(rows, ['base', 'standard-ft', 'diffusion-dpo', 'ddpo', 'd3po', 'refl-iter', 'sft-sharpening', 'rlhf-sharpening', 'best-of-n', 'zero-order', 'demon', 'free2guide']);
@@ -82,7 +83,19 @@ test('paper --profile tiny: killed and resumed, it recomputes no finished cell; 
   assert.deepEqual(tables.rewards.map((x) => `${x.variant}/${x.reward}`), ['sft-sharpening', 'rlhf-sharpening'].flatMap((v) => PROFILES.tiny.rewards.map((w) => `${v}/${w}`)));
   for (const x of tables.rewards) assert.equal(typeof x.scores.compositional, 'number');
 
+  // the claims: every comparison judged (nothing pending once the plan is done), each difference the rows' own seeds
+  assert.deepEqual(tables.claims.map((c) => [c.claim.split('.')[0], c.comparisons.length, c.trends?.length ?? 0]), [['1', 6, 0], ['2', 1, 0], ['3', 8, 0], ['4', 0, 4]]);
+  for (const c of tables.claims) {
+    assert.ok(['holds', 'fails', 'not resolved'].includes(c.verdict), `${c.claim}: ${c.verdict}`);
+    for (const x of c.comparisons) assert.ok(['holds', 'fails', 'not resolved'].includes(x.verdict), `${x.a} − ${x.b}: ${x.verdict}`);
+    for (const t of c.trends ?? []) assert.ok(['rises', 'does not rise'].includes(t.verdict) && t.points.length >= 4, t.verdict);
+  }
+  const seedsOf = (row: string) => tables.table1.find((t) => t.row === row)!.scores.compositional!.values;
+  const sft = tables.claims[1]!.comparisons[0]!;
+  assert.deepEqual(sft.diff.values, seedsOf('sft-sharpening').map((v, i) => v - seedsOf('standard-ft')[i]!));
+
   const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.ok(html.includes('Claims checked'));
   for (const c of CHARTS) {
     assert.ok(existsSync(join(out, 'charts', `${c}.svg`)) && existsSync(join(out, 'charts', `${c}.vl.json`)), `chart ${c}`);
     assert.ok(html.includes(`${c}.svg`), `chart ${c} in the report`);

@@ -62,6 +62,8 @@ export interface Plan {
   seeds: Record<string, { train: Planned; test: Planned }[]>;
   base: Planned[];
   search: Record<string, Planned[]>;
+  /** the inference-time methods at 1× the plain NFE over every noise seed (claim 3; seed 0 is Figure 5's 1× cell) */
+  plain: Record<string, Planned[]>;
   grid: { variant: string; axis: 'n' | 'm'; value: number; train: Planned; test: Planned }[];
   rewards: { variant: string; reward: string; train: Planned; test: Planned }[];
   folder: Record<string, Planned>;
@@ -131,7 +133,7 @@ function probeSteps(config: Record<string, unknown>): number {
 export function buildPlan(ctx: PlanContext): Plan {
   const p = ctx.profile;
   const rows = trainingRows(ctx);
-  const plan: Plan = { rows, probes: {}, steps: {}, tuning: {}, best: {}, seeds: {}, base: [], search: {}, grid: [], rewards: [], folder: {}, budgets: [] };
+  const plan: Plan = { rows, probes: {}, steps: {}, tuning: {}, best: {}, seeds: {}, base: [], search: {}, plain: {}, grid: [], rewards: [], folder: {}, budgets: [] };
   for (const r of rows) plan.probes[r.row] = planned(trainSpec(ctx, r.config, probeSteps(r.config), p.lrs[0]!, 0, false));
   const reference = nfePerStep(ctx, plan.probes['rlhf-sharpening']!);
   const budget = reference === null ? null : reference * p.steps;
@@ -144,7 +146,9 @@ export function buildPlan(ctx: PlanContext): Plan {
   for (let s = 0; s < p.seeds; s++) plan.base.push(planned(testSpec(ctx, { base: ctx.base }, s)));
   const searchBudget = (multiple: number) => ctx.plainNfe * multiple;
   for (const m of SEARCH_METHODS) {
-    plan.search[m] = Array.from({ length: p.seeds }, (_, s) => planned(testSpec(ctx, { base: ctx.base }, s, { name: m, budgetNfe: searchBudget(p.searchMultiplier), reward: 'compositional' })));
+    const overSeeds = (multiple: number) => Array.from({ length: p.seeds }, (_, s) => planned(testSpec(ctx, { base: ctx.base }, s, { name: m, budgetNfe: searchBudget(multiple), reward: 'compositional' })));
+    plan.search[m] = overSeeds(p.searchMultiplier);
+    plan.plain[m] = overSeeds(1);
     for (const k of p.budgets) plan.budgets.push({ method: m, multiple: k, test: planned(testSpec(ctx, { base: ctx.base }, 0, { name: m, budgetNfe: searchBudget(k), reward: 'compositional' })) });
   }
   planVariants(ctx, plan);
@@ -233,7 +237,7 @@ export function planCells(plan: Plan): Planned[] {
   row(ROW_ORDER[0]!);
   list.push(...plan.search['best-of-n']!);
   for (const r of [...ROW_ORDER.slice(1), ...others]) row(r);
-  for (const m of SEARCH_METHODS) list.push(...plan.search[m]!);
+  for (const m of SEARCH_METHODS) list.push(...plan.search[m]!, ...plan.plain[m]!);
   for (const g of plan.grid) list.push(g.train, g.test);
   for (const r of plan.rewards) list.push(r.train, r.test);
   list.push(...Object.values(plan.folder));

@@ -13,6 +13,7 @@ import { writeChart, type Chart } from './charts.js';
 import { cellDir, type CellFolders } from './cells.js';
 import { figure4, figure5, figure6, nmCharts } from './figures.js';
 import { VARIANTS, type Plan, type PlanContext, type Planned } from './plan.js';
+import { checkClaims, type ClaimResult } from './claims.js';
 import { differenceToBase, nmTables, rewardTable, scoreColumns, table1, type OverSeeds, type Table1Row } from './tables.js';
 
 export interface ReportInfo {
@@ -73,6 +74,33 @@ export function findings(plan: Plan, ctx: PlanContext, rows: Table1Row[]): strin
   return out;
 }
 
+function intervalText(s: ClaimResult['comparisons'][number]['diff']): string {
+  if (s.values.length === 0) return '—';
+  if (!s.interval) return `${signed(s.values[0]!, 3)} (1 seed)`;
+  return `${signed(s.interval.mean, 3)} [${signed(s.interval.lo, 3)}, ${signed(s.interval.hi, 3)}]`;
+}
+
+const claimNumber = (c: ClaimResult) => c.claim.split('.')[0]!;
+
+/** Each claim's verdict, and one row per comparison (claim 4: per variant and axis). */
+export function claimRows(claims: ClaimResult[]): string[][] {
+  return claims.flatMap((c) => [
+    ...c.comparisons.map((x) => [claimNumber(c), `${x.a} − ${x.b}`, intervalText(x.diff), String(x.diff.values.length), x.verdict]),
+    ...(c.trends ?? []).map((t) => [claimNumber(c), `${t.variant}, ${t.axis}`, t.points.map((p) => `${t.axis}=${p.value}: ${p.score.toFixed(3)}`).join(', ') || '—', t.rho === null ? '—' : `ρ = ${t.rho.toFixed(2)}`, t.verdict]),
+  ]);
+}
+
+function claimBlocks(claims: ClaimResult[]): ReportBlock[] {
+  return [
+    { kind: 'heading', text: 'Claims checked, by the criteria fixed before the run' },
+    ...claims.map((c): ReportBlock => ({ kind: 'paragraph', text: `${c.claim}: ${c.verdict}.` })),
+    {
+      kind: 'table', columns: ['claim', 'compared', 'difference (compositional, test), 95 % interval over seeds', 'seeds (claim 4: ρ)', 'verdict'], rows: claimRows(claims),
+      caption: 'A comparison holds when the interval excludes 0 in the claimed direction (row a above row b), fails when it excludes 0 in the other, and is not resolved otherwise (for claim 3: no difference either way). Claim 4 is read per cell (one seed) as a trend.',
+    },
+  ];
+}
+
 function table1Block(ctx: PlanContext, rows: Table1Row[]): ReportBlock {
   const cols = scoreColumns(ctx);
   return {
@@ -128,6 +156,7 @@ export async function writePaperReport(plan: Plan, ctx: PlanContext, f: CellFold
   const grid = nmTables(plan, ctx);
   const rewards = rewardTable(plan, ctx);
   const text = findings(plan, ctx, rows);
+  const claims = checkClaims(plan, ctx);
   const chartsDir = join(f.out, 'charts');
   mkdirSync(chartsDir, { recursive: true });
   const cols = scoreColumns(ctx);
@@ -138,6 +167,7 @@ export async function writePaperReport(plan: Plan, ctx: PlanContext, f: CellFold
     { kind: 'heading', text: 'Where each method wins, where it does not, and what falls' },
     ...text.map((t): ReportBlock => ({ kind: 'paragraph', text: t })),
     { kind: 'paragraph', text: 'Differences are row − base per seed (the same prompts and noises), with the 95 % interval over seeds; a metric is named only where that interval excludes 0.' },
+    ...claimBlocks(claims),
     { kind: 'heading', text: 'Tables 2–3: trajectories n and unrolled steps m' },
     ...VARIANTS.map((v): ReportBlock => ({
       kind: 'table', caption: `${v}: one training seed per cell; peak memory is the resident memory of the process that ran the cell (${grid.find((g) => g.memoryScope)?.memoryScope === 'shared' ? 'shared with earlier cells: not per cell' : 'its own process'})`,
@@ -167,12 +197,12 @@ export async function writePaperReport(plan: Plan, ctx: PlanContext, f: CellFold
   ];
   const path = join(f.out, 'report.html');
   writeFileSync(path, renderReport(`sharpen paper: Diffusion-Sharpening and its baselines on the embedded world (profile ${p.name})`, blocks));
-  writeFileSync(join(f.out, 'tables.json'), JSON.stringify({ profile: p.name, done: info.done, total: info.total, table1: rows, nm: grid, rewards, findings: text }, null, 1) + '\n');
-  writeFileSync(join(f.out, 'summary.md'), summaryMarkdown(ctx, rows, grid, text));
+  writeFileSync(join(f.out, 'tables.json'), JSON.stringify({ profile: p.name, done: info.done, total: info.total, table1: rows, nm: grid, rewards, findings: text, claims }, null, 1) + '\n');
+  writeFileSync(join(f.out, 'summary.md'), summaryMarkdown(ctx, rows, grid, text, claims));
   return path;
 }
 
-function summaryMarkdown(ctx: PlanContext, rows: Table1Row[], grid: ReturnType<typeof nmTables>, text: string[]): string {
+function summaryMarkdown(ctx: PlanContext, rows: Table1Row[], grid: ReturnType<typeof nmTables>, text: string[], claims: ClaimResult[]): string {
   const cols = ['compositional', ...ctx.metrics];
   const lines = [
     `| row | trained with | ${cols.join(' | ')} | training s | NFE / image |`,
@@ -184,6 +214,12 @@ function summaryMarkdown(ctx: PlanContext, rows: Table1Row[], grid: ReturnType<t
     ...grid.map((g) => `| ${g.variant} | ${g.axis} = ${g.value} | ${fmt(g.score)} | ${fmt(g.trainingSec, 1)} | ${fmt(g.cpuSec, 1)} | ${fmt(g.peakRssMb, 0)} |`),
     '',
     ...text.map((t) => `- ${t}`),
+    '',
+    ...claims.map((c) => `- **${c.claim}: ${c.verdict}.**`),
+    '',
+    '| claim | compared | difference, 95 % interval over seeds | seeds (claim 4: ρ) | verdict |',
+    '|---|---|---|---|---|',
+    ...claimRows(claims).map((r) => `| ${r.join(' | ')} |`),
     '',
   ];
   return lines.join('\n');

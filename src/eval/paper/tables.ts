@@ -62,11 +62,14 @@ export function scoreColumns(ctx: PlanContext): string[] {
   return ['compositional', ...CATEGORIES, ...ctx.metrics];
 }
 
+/** A score column of an evaluation: 'compositional' (the categories' mean), a category, or a metric (NaN if absent). */
+function scoreOf(e: EvalCellResult, col: string): number {
+  return col === 'compositional' ? e.mean : col in e.categories ? e.categories[col as keyof EvalCellResult['categories']] : (e.metrics[col] ?? NaN);
+}
+
 function scoresOf(ctx: PlanContext, evals: (EvalCellResult | null)[]): Record<string, OverSeeds> {
   const ok = evals.filter((e): e is EvalCellResult => e !== null);
-  const get = (e: EvalCellResult, col: string): number =>
-    col === 'compositional' ? e.mean : col in e.categories ? e.categories[col as keyof EvalCellResult['categories']] : (e.metrics[col] ?? NaN);
-  return Object.fromEntries(scoreColumns(ctx).map((c) => [c, overSeeds(ok.map((e) => get(e, c)))]));
+  return Object.fromEntries(scoreColumns(ctx).map((c) => [c, overSeeds(ok.map((e) => scoreOf(e, c)))]));
 }
 
 function notesOf(ctx: PlanContext, cells: Planned[]): string[] {
@@ -111,22 +114,26 @@ export function table1(plan: Plan, ctx: PlanContext): Table1Row[] {
   return rows;
 }
 
-/** Row − base per seed (seed i of both sampled the same prompts and noises), as an interval over seeds. */
+/** The test cells of a Table 1 row, seed by seed (training seeds, or noise seeds for the base and the inference-time rows). */
+export function rowTestCells(plan: Plan, row: Pick<Table1Row, 'row' | 'kind'>): Planned[] {
+  return row.kind === 'training' ? plan.seeds[row.row]!.map((s) => s.test) : row.kind === 'inference' ? plan.search[row.row]! : plan.base;
+}
+
+/** a − b per seed on one column (seed i of both sampled the same prompts and noises), as an interval over the seeds both have. */
+export function pairedDifference(ctx: PlanContext, a: Planned[], b: Planned[], col: string): OverSeeds {
+  const diffs: number[] = [];
+  a.forEach((c, i) => {
+    const x = evalOf(ctx, c);
+    const y = b[i] ? evalOf(ctx, b[i]) : null;
+    if (x && y) diffs.push(scoreOf(x, col) - scoreOf(y, col));
+  });
+  return overSeeds(diffs);
+}
+
+/** Row − base per seed, every score column. */
 export function differenceToBase(ctx: PlanContext, plan: Plan, row: Table1Row): Record<string, OverSeeds> {
-  const cells = row.kind === 'training' ? plan.seeds[row.row]!.map((s) => s.test) : row.kind === 'inference' ? plan.search[row.row]! : plan.base;
-  const out: Record<string, OverSeeds> = {};
-  for (const col of scoreColumns(ctx)) {
-    const diffs: number[] = [];
-    cells.forEach((c, i) => {
-      const a = evalOf(ctx, c);
-      const b = evalOf(ctx, plan.base[i]!);
-      if (!a || !b) return;
-      const get = (e: EvalCellResult) => (col === 'compositional' ? e.mean : col in e.categories ? e.categories[col as keyof EvalCellResult['categories']] : (e.metrics[col] ?? NaN));
-      diffs.push(get(a) - get(b));
-    });
-    out[col] = overSeeds(diffs);
-  }
-  return out;
+  const cells = rowTestCells(plan, row);
+  return Object.fromEntries(scoreColumns(ctx).map((col) => [col, pairedDifference(ctx, cells, plan.base, col)]));
 }
 
 export interface GridCell {
