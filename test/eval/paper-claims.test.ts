@@ -13,11 +13,13 @@ test('judge: holds, fails or not resolved by where the 95 % interval over seeds 
   assert.equal(judge(overSeeds([0.02, 0.03, 0.025]), true), 'pending');
 });
 
-test('combine: one failure fails the claim, one pending comparison keeps it pending, all must hold', () => {
+test('combine: one failure fails the claim, one pending comparison keeps it pending, all that apply must hold', () => {
   assert.equal(combine(['holds', 'holds']), 'holds');
   assert.equal(combine(['holds', 'not resolved']), 'not resolved');
   assert.equal(combine(['holds', 'pending', 'not resolved']), 'pending');
   assert.equal(combine(['pending', 'fails']), 'fails');
+  assert.equal(combine(['holds', 'n/a']), 'holds', 'a comparison that cannot exist does not count');
+  assert.equal(combine(['n/a', 'n/a']), 'n/a');
   assert.equal(combine([]), 'not resolved');
 });
 

@@ -58,7 +58,7 @@ test('paper --profile tiny: killed and resumed, it recomputes no finished cell; 
     table1: { row: string; kind: string; done: number; planned: number; scores: Record<string, { values: number[] }>; notes: string[]; trainingNfe: { values: number[] } | null }[];
     nm: { variant: string; axis: string; value: number; score: number | null; note: string | null; peakRssMb: number | null }[];
     rewards: { variant: string; reward: string; scores: Record<string, number | null> }[];
-    claims: { claim: string; verdict: string; comparisons: { a: string; b: string; diff: { values: number[] }; verdict: string }[]; trends?: { verdict: string; points: unknown[] }[] }[];
+    claims: { claim: string; verdict: string; comparisons: { a: string; b: string; diff: { values: number[] }; verdict: string; note: string | null }[]; trends?: { verdict: string; points: unknown[] }[] }[];
   };
   const rows = tables.table1.map((t) => t.row);
   assert.deepEqual(rows, ['base', 'standard-ft', 'diffusion-dpo', 'ddpo', 'd3po', 'refl-iter', 'sft-sharpening', 'rlhf-sharpening', 'best-of-n', 'zero-order', 'demon', 'free2guide']);
@@ -86,8 +86,11 @@ test('paper --profile tiny: killed and resumed, it recomputes no finished cell; 
   // the claims: every comparison judged (nothing pending once the plan is done), each difference the rows' own seeds
   assert.deepEqual(tables.claims.map((c) => [c.claim.split('.')[0], c.comparisons.length, c.trends?.length ?? 0]), [['1', 6, 0], ['2', 1, 0], ['3', 8, 0], ['4', 0, 4]]);
   for (const c of tables.claims) {
-    assert.ok(['holds', 'fails', 'not resolved'].includes(c.verdict), `${c.claim}: ${c.verdict}`);
-    for (const x of c.comparisons) assert.ok(['holds', 'fails', 'not resolved'].includes(x.verdict), `${x.a} − ${x.b}: ${x.verdict}`);
+    assert.ok(['holds', 'fails', 'not resolved', 'n/a'].includes(c.verdict), `${c.claim}: ${c.verdict}`);
+    for (const x of c.comparisons) {
+      assert.ok(['holds', 'fails', 'not resolved', 'n/a'].includes(x.verdict), `${x.a} − ${x.b}: ${x.verdict}`);
+      assert.equal(x.verdict === 'n/a', x.note !== null, `${x.a} − ${x.b}: an n/a comparison says why`);
+    }
     for (const t of c.trends ?? []) assert.ok(['rises', 'does not rise'].includes(t.verdict) && t.points.length >= 4, t.verdict);
   }
   const seedsOf = (row: string) => tables.table1.find((t) => t.row === row)!.scores.compositional!.values;

@@ -5,8 +5,9 @@
 //   holds          when the 95 % interval over seeds of the difference excludes 0 in the claimed direction,
 //   fails          when it excludes 0 in the other direction,
 //   is not resolved otherwise (or with fewer than two seeds, which give no interval),
-//   is pending     while a cell it needs is not computed yet.
-// A claim over several comparisons fails if one fails, holds if all hold.
+//   is pending     while a cell it needs is not computed yet,
+//   is n/a         where a cell cannot exist (a search whose budget is too small: the reason is kept).
+// A claim over several comparisons fails if one fails, holds if all that apply hold.
 //
 // The claims (Tian et al. 2025, arXiv 2502.12146):
 //   1. RLHF-Diffusion-Sharpening scores above every other training row (Table 1);
@@ -19,7 +20,7 @@
 import { cellState, SEARCH_METHODS, VARIANTS, type Plan, type PlanContext, type Planned } from './plan.js';
 import { nmTables, pairedDifference, type OverSeeds } from './tables.js';
 
-export type Verdict = 'holds' | 'fails' | 'not resolved' | 'pending';
+export type Verdict = 'holds' | 'fails' | 'not resolved' | 'pending' | 'n/a';
 
 export interface Comparison {
   /** the rows compared: a − b */
@@ -27,6 +28,8 @@ export interface Comparison {
   b: string;
   diff: OverSeeds;
   verdict: Verdict;
+  /** why a cell of the comparison has no number (n/a) */
+  note: string | null;
 }
 
 export interface ClaimResult {
@@ -54,11 +57,13 @@ export function judge(diff: OverSeeds, pending: boolean): Verdict {
   return i.lo > 0 ? 'holds' : i.hi < 0 ? 'fails' : 'not resolved';
 }
 
-/** One verdict for several comparisons: fails if one fails, pending while one is pending, holds if all hold. */
+/** One verdict for several comparisons: fails if one fails, pending while one is pending, holds if all that apply (not n/a) hold. */
 export function combine(verdicts: Verdict[]): Verdict {
-  if (verdicts.includes('fails')) return 'fails';
-  if (verdicts.includes('pending')) return 'pending';
-  return verdicts.length > 0 && verdicts.every((v) => v === 'holds') ? 'holds' : 'not resolved';
+  const apply = verdicts.filter((v) => v !== 'n/a');
+  if (apply.includes('fails')) return 'fails';
+  if (apply.includes('pending')) return 'pending';
+  if (apply.length === 0) return verdicts.length > 0 ? 'n/a' : 'not resolved';
+  return apply.every((v) => v === 'holds') ? 'holds' : 'not resolved';
 }
 
 /** Spearman's rank correlation (average ranks for ties); null with fewer than 3 points or no spread. */
@@ -85,8 +90,11 @@ export function spearman(xs: number[], ys: number[]): number | null {
 
 function compare(ctx: PlanContext, a: { name: string; cells: Planned[] }, b: { name: string; cells: Planned[] }): Comparison {
   const diff = pairedDifference(ctx, a.cells, b.cells, 'compositional');
-  const pending = [...a.cells, ...b.cells].some((c) => ['pending', 'todo'].includes(cellState(ctx, c)));
-  return { a: a.name, b: b.name, diff, verdict: judge(diff, pending) };
+  const cells = [...a.cells, ...b.cells];
+  const pending = cells.some((c) => ['pending', 'todo'].includes(cellState(ctx, c)));
+  const failed = cells.map((c) => ('key' in c ? ctx.result(c.key) : null)).find((r) => r?.kind === 'failed');
+  if (!pending && failed?.kind === 'failed') return { a: a.name, b: b.name, diff, verdict: 'n/a', note: failed.error };
+  return { a: a.name, b: b.name, diff, verdict: judge(diff, pending), note: null };
 }
 
 export function checkClaims(plan: Plan, ctx: PlanContext): ClaimResult[] {

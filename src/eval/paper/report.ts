@@ -85,7 +85,7 @@ const claimNumber = (c: ClaimResult) => c.claim.split('.')[0]!;
 /** Each claim's verdict, and one row per comparison (claim 4: per variant and axis). */
 export function claimRows(claims: ClaimResult[]): string[][] {
   return claims.flatMap((c) => [
-    ...c.comparisons.map((x) => [claimNumber(c), `${x.a} − ${x.b}`, intervalText(x.diff), String(x.diff.values.length), x.verdict]),
+    ...c.comparisons.map((x) => [claimNumber(c), `${x.a} − ${x.b}`, x.note ?? intervalText(x.diff), String(x.diff.values.length), x.verdict]),
     ...(c.trends ?? []).map((t) => [claimNumber(c), `${t.variant}, ${t.axis}`, t.points.map((p) => `${t.axis}=${p.value}: ${p.score.toFixed(3)}`).join(', ') || '—', t.rho === null ? '—' : `ρ = ${t.rho.toFixed(2)}`, t.verdict]),
   ]);
 }
