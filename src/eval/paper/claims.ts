@@ -97,28 +97,34 @@ function compare(ctx: PlanContext, a: { name: string; cells: Planned[] }, b: { n
   return { a: a.name, b: b.name, diff, verdict: judge(diff, pending), note: null };
 }
 
+/** Claim 4, per variant and axis: the test score against the setting (cells that are n/a are left out). */
+function trends(plan: Plan, ctx: PlanContext): Trend[] {
+  const grid = nmTables(plan, ctx);
+  const out: Trend[] = [];
+  for (const variant of VARIANTS) {
+    for (const axis of ['n', 'm'] as const) {
+      const waiting = plan.grid.some((g) => g.variant === variant && g.axis === axis && [g.train, g.test].some((c) => ['pending', 'todo'].includes(cellState(ctx, c))));
+      const points = grid.filter((g) => g.variant === variant && g.axis === axis && g.score !== null).map((g) => ({ value: g.value, score: g.score! }));
+      const rho = spearman(points.map((p) => p.value), points.map((p) => p.score));
+      out.push({ variant, axis, points, rho, verdict: waiting ? 'pending' : rho !== null && rho > 0 ? 'rises' : 'does not rise' });
+    }
+  }
+  return out;
+}
+
 export function checkClaims(plan: Plan, ctx: PlanContext): ClaimResult[] {
   const trained = (row: string) => ({ name: row, cells: plan.seeds[row]!.map((s) => s.test) });
   const claim = (text: string, comparisons: Comparison[]): ClaimResult => ({ claim: text, verdict: combine(comparisons.map((c) => c.verdict)), comparisons });
   const others = plan.rows.map((r) => r.row).filter((r) => r !== 'rlhf-sharpening');
-  const trends: Trend[] = [];
-  const grid = nmTables(plan, ctx);
-  for (const variant of VARIANTS) {
-    for (const axis of ['n', 'm'] as const) {
-      const cells = grid.filter((g) => g.variant === variant && g.axis === axis);
-      const cellsOf = plan.grid.filter((g) => g.variant === variant && g.axis === axis);
-      const waiting = cellsOf.some((g) => ['pending', 'todo'].includes(cellState(ctx, g.train)) || ['pending', 'todo'].includes(cellState(ctx, g.test)));
-      const points = cells.filter((c) => c.score !== null).map((c) => ({ value: c.value, score: c.score! }));
-      const rho = spearman(points.map((p) => p.value), points.map((p) => p.score));
-      trends.push({ variant, axis, points, rho, verdict: waiting ? 'pending' : rho !== null && rho > 0 ? 'rises' : 'does not rise' });
-    }
-  }
-  const trendVerdict: Verdict = trends.some((t) => t.verdict === 'pending') ? 'pending' : trends.every((t) => t.verdict === 'rises') ? 'holds' : 'not resolved';
+  const t = trends(plan, ctx);
   return [
     claim('1. RLHF-Diffusion-Sharpening scores above every other training row (compositional, test)', others.map((r) => compare(ctx, trained('rlhf-sharpening'), trained(r)))),
     claim('2. SFT-Diffusion-Sharpening scores above standard fine-tuning', [compare(ctx, trained('sft-sharpening'), trained('standard-ft'))]),
     claim('3. A sharpened model at 1× NFE scores at least as high as each inference-time method at 1×',
       VARIANTS.flatMap((v) => SEARCH_METHODS.map((m) => compare(ctx, trained(v), { name: `${m} (1×)`, cells: plan.plain[m]! })))),
-    { claim: '4. The score rises with n and with m (one seed per cell: a trend, the sign of Spearman\'s ρ)', verdict: trendVerdict, comparisons: [], trends },
+    {
+      claim: '4. The score rises with n and with m (one seed per cell: a trend, the sign of Spearman\'s ρ)', comparisons: [], trends: t,
+      verdict: t.some((x) => x.verdict === 'pending') ? 'pending' : t.every((x) => x.verdict === 'rises') ? 'holds' : 'not resolved',
+    },
   ];
 }
