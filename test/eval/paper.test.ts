@@ -189,6 +189,9 @@ test('paper with maxCells 0 computes nothing and writes the report of what is do
   assert.equal(r.done, 0);
   const html = readFileSync(r.report, 'utf8');
   assert.match(html, new RegExp(`0 of ${r.total} cells done \\(a partial report`));
-  const tables = JSON.parse(readFileSync(join(dir, 'out', 'tables.json'), 'utf8')) as { table1: { notes: string[] }[] };
+  const tables = JSON.parse(readFileSync(join(dir, 'out', 'tables.json'), 'utf8')) as { table1: { notes: string[] }[]; findings: string[]; claims: { verdict: string }[] };
   assert.ok(tables.table1.every((t) => t.notes.some((n) => n.startsWith('pending'))));
+  assert.equal(tables.findings.length, tables.table1.length - 1, 'a finding per row but the base');
+  for (const f of tables.findings) assert.match(f, /: pending/);
+  assert.deepEqual(tables.claims.map((c) => c.verdict), ['pending', 'pending', 'pending', 'pending']);
 });

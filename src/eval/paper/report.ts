@@ -51,6 +51,10 @@ export function findings(plan: Plan, ctx: PlanContext, rows: Table1Row[]): strin
   const out: string[] = [];
   for (const row of rows.filter((r) => r.kind !== 'base')) {
     const diff = differenceToBase(ctx, plan, row);
+    if ((diff.compositional?.values.length ?? 0) === 0) {
+      out.push(`${row.row} (${row.trainedWith}): ${row.notes.find((n) => n.startsWith('n/a')) ?? 'pending: no seed evaluated yet'}.`);
+      continue;
+    }
     const up: string[] = [];
     const down: string[] = [];
     const hacked: string[] = [];
