@@ -10,7 +10,8 @@
 // reference's training NFE (capped at maxStepsFactor × steps). Each row is tuned over the same
 // learning rates on val (seed 0), and its best rate is run with `seeds` training seeds, each
 // evaluated on the test prompts with the noises of evalSeed + seed. Rows without training (the
-// base, the inference-time methods) are sampled with the same noise seeds.
+// base, the inference-time methods) are sampled with the same noise seeds; the inference-time
+// methods also at 1× the plain NFE, for claim 3 of claims.ts.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { LoopConfigSchema, resolveFinetuneConfig } from '../../train/finetune-config.js';

@@ -115,7 +115,7 @@ export function table1(plan: Plan, ctx: PlanContext): Table1Row[] {
 }
 
 /** The test cells of a Table 1 row, seed by seed (training seeds, or noise seeds for the base and the inference-time rows). */
-export function rowTestCells(plan: Plan, row: Pick<Table1Row, 'row' | 'kind'>): Planned[] {
+function rowTestCells(plan: Plan, row: Pick<Table1Row, 'row' | 'kind'>): Planned[] {
   return row.kind === 'training' ? plan.seeds[row.row]!.map((s) => s.test) : row.kind === 'inference' ? plan.search[row.row]! : plan.base;
 }
 
