@@ -28,6 +28,17 @@ const SAFE: Record<torch.DType, string> = {
   float32: 'F32', float64: 'F64', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', int16: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
 };
 
+/** Each tensor here has its twin there: the same safetensors dtype, shape and values (as float64), and no name is extra on either side. */
+function assertSameTensors(here: Record<string, torch.Tensor>, there: Record<string, { dtype: string; shape: number[]; values?: number[] }>): void {
+  assert.deepEqual(Object.keys(there).sort(), Object.keys(here).sort());
+  for (const [name, x] of Object.entries(here)) {
+    const p = there[name]!;
+    assert.equal(p.dtype, SAFE[x.dtype], `${name}: dtype`);
+    assert.deepEqual(p.shape, x.shape, `${name}: shape`);
+    assert.deepEqual(p.values, vals(x.to('float64')), `${name}: values`);
+  }
+}
+
 test('a file written here is read in Python with the same dtypes, shapes, values and metadata', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'interop-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,14 +54,7 @@ test('a file written here is read in Python with the same dtypes, shapes, values
 
   const py = pyRead(path, true);
   assert.deepEqual(py.metadata, { step: '7', note: 'ünïcode ✓' });
-  assert.deepEqual(Object.keys(py.tensors).sort(), Object.keys(tensors).sort());
-  for (const [name, x] of Object.entries(tensors)) {
-    const p = py.tensors[name]!;
-    assert.equal(p.dtype, SAFE[x.dtype], `${name}: dtype`);
-    assert.deepEqual(p.shape, x.shape, `${name}: shape`);
-    const ours = vals(x.to('float64'));
-    assert.deepEqual(p.values, ours, `${name}: values`);
-  }
+  assertSameTensors(tensors, py.tensors);
 });
 
 test('a file written in Python is read here with the same dtypes, shapes, values and metadata', async (t) => {
@@ -60,13 +64,7 @@ test('a file written in Python is read here with the same dtypes, shapes, values
   const written = JSON.parse(python('write', path)) as Record<string, { dtype: string; shape: number[]; values: number[] }>;
   const { tensors, metadata } = await torch.safetensors.loadFile(path);
   assert.deepEqual(metadata, { written_by: 'safetensors_stdlib.py', step: '12' });
-  assert.deepEqual(Object.keys(tensors).sort(), Object.keys(written).sort());
-  for (const [name, w] of Object.entries(written)) {
-    const x = tensors[name]!;
-    assert.equal(SAFE[x.dtype], w.dtype, `${name}: dtype`);
-    assert.deepEqual(x.shape, w.shape, `${name}: shape`);
-    assert.deepEqual(vals(x.to('float64')), w.values, `${name}: values`);
-  }
+  assertSameTensors(tensors, written);
 });
 
 test('the shipped base model is read in Python tensor by tensor, as here', async () => {

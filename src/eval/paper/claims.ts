@@ -17,8 +17,8 @@
 //      sharpened model is above beyond the interval, and "not resolved" means no difference either way;
 //   4. the score rises with n and with m (Tables 2–3): one seed per cell, so only a trend, read as
 //      the sign of Spearman's rank correlation between the setting and the score.
-import { cellState, SEARCH_METHODS, VARIANTS, type Plan, type PlanContext, type Planned } from './plan.js';
-import { nmTables, pairedDifference, type OverSeeds } from './tables.js';
+import { isSettled, SEARCH_METHODS, VARIANTS, type Plan, type PlanContext, type Planned } from './plan.js';
+import { nmTables, pairedDifference, resultOf, type OverSeeds } from './tables.js';
 
 export type Verdict = 'holds' | 'fails' | 'not resolved' | 'pending' | 'n/a';
 
@@ -91,8 +91,8 @@ export function spearman(xs: number[], ys: number[]): number | null {
 function compare(ctx: PlanContext, a: { name: string; cells: Planned[] }, b: { name: string; cells: Planned[] }): Comparison {
   const diff = pairedDifference(ctx, a.cells, b.cells, 'compositional');
   const cells = [...a.cells, ...b.cells];
-  const pending = cells.some((c) => ['pending', 'todo'].includes(cellState(ctx, c)));
-  const failed = cells.map((c) => ('key' in c ? ctx.result(c.key) : null)).find((r) => r?.kind === 'failed');
+  const pending = !cells.every((c) => isSettled(ctx, c));
+  const failed = cells.map((c) => resultOf(ctx, c)).find((r) => r?.kind === 'failed');
   if (!pending && failed?.kind === 'failed') return { a: a.name, b: b.name, diff, verdict: 'n/a', note: failed.error };
   return { a: a.name, b: b.name, diff, verdict: judge(diff, pending), note: null };
 }
@@ -103,7 +103,7 @@ function trends(plan: Plan, ctx: PlanContext): Trend[] {
   const out: Trend[] = [];
   for (const variant of VARIANTS) {
     for (const axis of ['n', 'm'] as const) {
-      const waiting = plan.grid.some((g) => g.variant === variant && g.axis === axis && [g.train, g.test].some((c) => ['pending', 'todo'].includes(cellState(ctx, c))));
+      const waiting = plan.grid.some((g) => g.variant === variant && g.axis === axis && !(isSettled(ctx, g.train) && isSettled(ctx, g.test)));
       const points = grid.filter((g) => g.variant === variant && g.axis === axis && g.score !== null).map((g) => ({ value: g.value, score: g.score! }));
       const rho = spearman(points.map((p) => p.value), points.map((p) => p.score));
       out.push({ variant, axis, points, rho, verdict: waiting ? 'pending' : rho !== null && rho > 0 ? 'rises' : 'does not rise' });

@@ -218,6 +218,12 @@ export function cellState(ctx: Pick<PlanContext, 'result'>, c: Planned): 'done' 
   return 'todo';
 }
 
+/** Whether a cell is settled: it has a result, or it cannot exist (n/a); else it is pending or to do. */
+export function isSettled(ctx: Pick<PlanContext, 'result'>, c: Planned): boolean {
+  const state = cellState(ctx, c);
+  return state === 'done' || state === 'na';
+}
+
 /**
  * The order the training rows run in: the reference first and the rows a reader compares it with,
  * then the rest; the two costliest per training NFE (DDPO_IS and D3PO hold whole trajectories) run

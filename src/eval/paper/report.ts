@@ -38,6 +38,13 @@ function signed(v: number, d: number): string {
   return `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(d)}`;
 }
 
+/** A difference over seeds as "+m [lo, hi]" (one seed: "+v (1 seed)"; none: "—"). */
+function intervalText(s: OverSeeds, d = 3): string {
+  if (s.values.length === 0) return '—';
+  if (!s.interval) return `${signed(s.values[0]!, d)} (1 seed)`;
+  return `${signed(s.interval.mean, d)} [${signed(s.interval.lo, d)}, ${signed(s.interval.hi, d)}]`;
+}
+
 /** Whether `col` is a metric the row's reward does not measure (a compositional category belongs to the compositional reward). */
 function notTrainedOn(row: Table1Row, col: string): boolean {
   const reward = row.trainedWith.split(' ')[0]!;
@@ -61,7 +68,7 @@ export function findings(plan: Plan, ctx: PlanContext, rows: Table1Row[]): strin
     for (const [col, s] of Object.entries(diff)) {
       const i = s.interval;
       if (!i) continue;
-      const text = `${col} ${signed(i.mean, digitsFor(col))} [${signed(i.lo, digitsFor(col))}, ${signed(i.hi, digitsFor(col))}]`;
+      const text = `${col} ${intervalText(s, digitsFor(col))}`;
       if (i.lo > 0) up.push(text);
       if (i.hi < 0) {
         down.push(text);
@@ -78,11 +85,6 @@ export function findings(plan: Plan, ctx: PlanContext, rows: Table1Row[]): strin
   return out;
 }
 
-function intervalText(s: ClaimResult['comparisons'][number]['diff']): string {
-  if (s.values.length === 0) return '—';
-  if (!s.interval) return `${signed(s.values[0]!, 3)} (1 seed)`;
-  return `${signed(s.interval.mean, 3)} [${signed(s.interval.lo, 3)}, ${signed(s.interval.hi, 3)}]`;
-}
 
 const claimNumber = (c: ClaimResult) => c.claim.split('.')[0]!;
 

@@ -27,7 +27,7 @@ import { writeWorldFolder } from '../../world/folder.js';
 import { tinyWorldConfig } from '../../models/tiny-world.js';
 import { duration } from '../../util/progress.js';
 import { cellKey, inWork, readResult, runCell, trainedModelExists, WORK, type CellFolders, type CellResult, type CellSpec } from './cells.js';
-import { buildPlan, cellState, planCells, readRecipe, type Plan, type PlanContext } from './plan.js';
+import { buildPlan, cellState, isSettled, planCells, readRecipe, type Plan, type PlanContext } from './plan.js';
 import type { Profile } from './profiles.js';
 import { writePaperReport } from './report.js';
 
@@ -171,7 +171,7 @@ export async function runPaper(o: PaperOptions): Promise<PaperResult> {
 
 /** Cells with a result or that cannot exist (n/a). */
 function countDone(cells: ReturnType<typeof planCells>, ctx: PlanContext): number {
-  return cells.filter((c) => ['done', 'na'].includes(cellState(ctx, c))).length;
+  return cells.filter((c) => isSettled(ctx, c)).length;
 }
 
 /**

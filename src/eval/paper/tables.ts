@@ -8,7 +8,7 @@ import { readJsonl } from '../../util/jsonl.js';
 import { CATEGORIES } from '../../world/vocab.js';
 import { meanInterval, type Interval } from '../stats.js';
 import { cellDir, type CellFolders, type CellResult, type EvalCellResult, type TrainResult } from './cells.js';
-import { cellState, SEARCH_METHODS, VARIANTS, type Plan, type PlanContext, type Planned } from './plan.js';
+import { cellState, isSettled, SEARCH_METHODS, VARIANTS, type Plan, type PlanContext, type Planned } from './plan.js';
 
 /** A number over seeds: its values and, with two or more, the 95 % interval. */
 export interface OverSeeds {
@@ -85,7 +85,7 @@ function notesOf(ctx: PlanContext, cells: Planned[]): string[] {
 
 export function table1(plan: Plan, ctx: PlanContext): Table1Row[] {
   const rows: Table1Row[] = [];
-  const count = (cells: Planned[]) => ({ done: cells.filter((c) => ['done', 'na'].includes(cellState(ctx, c))).length, planned: cells.length });
+  const count = (cells: Planned[]) => ({ done: cells.filter((c) => isSettled(ctx, c)).length, planned: cells.length });
   const baseEvals = plan.base.map((c) => evalOf(ctx, c));
   rows.push({
     row: 'base', label: null, kind: 'base', trainedWith: '—', setting: `${ctx.plainNfe} NFE`, scores: scoresOf(ctx, baseEvals), trainingSec: null, trainingNfe: null, steps: null,
