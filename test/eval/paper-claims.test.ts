@@ -2,8 +2,12 @@
 // known; the tiny-profile test (paper.test.ts) checks them against the report's own tables.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { combine, judge, spearman } from '../../src/eval/paper/claims.js';
-import { overSeeds } from '../../src/eval/paper/tables.js';
+import { checkClaims, combine, judge, spearman } from '../../src/eval/paper/claims.js';
+import { overSeeds, table1 } from '../../src/eval/paper/tables.js';
+import { buildPlan, failureOf, readRecipe, type PlanContext, type Planned } from '../../src/eval/paper/plan.js';
+import { resolveProfile } from '../../src/eval/paper/profiles.js';
+import type { CellResult, EvalCellResult } from '../../src/eval/paper/cells.js';
+import type { FinetuneSummary } from '../../src/train/finetune-config.js';
 
 test('judge: holds, fails or not resolved by where the 95 % interval over seeds lies; pending while a cell is missing', () => {
   assert.equal(judge(overSeeds([0.02, 0.03, 0.025]), false), 'holds');
@@ -30,4 +34,47 @@ test('spearman: ±1 for monotone series, average ranks for ties, null without en
   assert.ok(Math.abs(spearman([1, 2, 3, 4], [0.2, 0.2, 0.3, 0.4])! - 4.5 / Math.sqrt(5 * 4.5)) < 1e-12);
   assert.equal(spearman([1, 2], [0.1, 0.2]), null);
   assert.equal(spearman([1, 2, 3], [0.5, 0.5, 0.5]), null);
+});
+
+test('claims: a comparison with a refused training run is n/a with the refusal, not "not resolved"', () => {
+  const results = new Map<string, CellResult>();
+  const ctx: PlanContext = {
+    profile: resolveProfile('tiny'), base: 'b', plainNfe: 4, folder: 'f', recipe: readRecipe(), metrics: [], rewards: ['compositional'],
+    result: (k) => results.get(k) ?? null,
+  };
+  const key = (p: Planned) => (p as { key: string }).key;
+  const train: CellResult = { kind: 'train', summary: { steps: 2, trainingNfe: 200 } as FinetuneSummary, peakRssMb: 1, memoryScope: 'shared' };
+  const evalResult = (mean: number): CellResult => ({ kind: 'eval', mean, categories: {} as EvalCellResult['categories'], metrics: {}, nfePerImage: 4, images: 6, wallClockSec: 1, peakRssMb: 1, memoryScope: 'shared' });
+  let plan = buildPlan(ctx);
+  for (const r of plan.rows) results.set(key(plan.probes[r.row]!), train);
+  plan = buildPlan(ctx);
+  for (const r of plan.rows) {
+    for (const t of plan.tuning[r.row]!) {
+      results.set(key(t.train), train);
+      results.set(key(t.val), evalResult(0.5));
+    }
+  }
+  plan = buildPlan(ctx);
+  const refusal = 'ddpo: statMinCount (8) exceeds statBufferSize (4)';
+  for (const r of plan.rows) {
+    plan.seeds[r.row]!.forEach((s, i) => {
+      if (r.row === 'ddpo' && i === 1) {
+        results.set(key(s.train), { kind: 'failed', error: refusal });
+        return;
+      }
+      results.set(key(s.train), train);
+      results.set(key(s.test), evalResult(r.row === 'rlhf-sharpening' ? 0.7 + 0.01 * i : 0.5));
+    });
+  }
+  const refusedTest = plan.seeds.ddpo![1]!.test;
+  assert.equal(failureOf(ctx, refusedTest), refusal, 'the evaluation of a refused run carries its refusal');
+  assert.equal(failureOf(ctx, plan.seeds.ddpo![0]!.test), null);
+  const claim1 = checkClaims(plan, ctx)[0]!;
+  const vsDdpo = claim1.comparisons.find((c) => c.b === 'ddpo')!;
+  assert.equal(vsDdpo.verdict, 'n/a');
+  assert.equal(vsDdpo.note, refusal);
+  assert.equal(vsDdpo.diff.values.length, 2, 'the seeds that exist are still shown');
+  const vsStandard = claim1.comparisons.find((c) => c.b === 'standard-ft')!;
+  assert.equal(vsStandard.verdict, 'holds', '+0.20, +0.21, +0.22 over three seeds');
+  assert.ok(table1(plan, ctx).find((r) => r.row === 'ddpo')!.notes.includes(`n/a: ${refusal}`));
 });

@@ -6,7 +6,8 @@
 //   fails          when it excludes 0 in the other direction,
 //   is not resolved otherwise (or with fewer than two seeds, which give no interval),
 //   is pending     while a cell it needs is not computed yet,
-//   is n/a         where a cell cannot exist (a search whose budget is too small: the reason is kept).
+//   is n/a         where a cell cannot exist (a search whose budget is too small, or the evaluation of a
+//                  refused training run: the reason is kept).
 // A claim over several comparisons fails if one fails, holds if all that apply hold.
 //
 // The claims (Tian et al. 2025, arXiv 2502.12146):
@@ -17,8 +18,8 @@
 //      sharpened model is above beyond the interval, and "not resolved" means no difference either way;
 //   4. the score rises with n and with m (Tables 2–3): one seed per cell, so only a trend, read as
 //      the sign of Spearman's rank correlation between the setting and the score.
-import { isSettled, SEARCH_METHODS, VARIANTS, type Plan, type PlanContext, type Planned } from './plan.js';
-import { nmTables, pairedDifference, resultOf, type OverSeeds } from './tables.js';
+import { failureOf, isSettled, SEARCH_METHODS, VARIANTS, type Plan, type PlanContext, type Planned } from './plan.js';
+import { nmTables, pairedDifference, type OverSeeds } from './tables.js';
 
 export type Verdict = 'holds' | 'fails' | 'not resolved' | 'pending' | 'n/a';
 
@@ -92,8 +93,8 @@ function compare(ctx: PlanContext, a: { name: string; cells: Planned[] }, b: { n
   const diff = pairedDifference(ctx, a.cells, b.cells, 'compositional');
   const cells = [...a.cells, ...b.cells];
   const pending = !cells.every((c) => isSettled(ctx, c));
-  const failed = cells.map((c) => resultOf(ctx, c)).find((r) => r?.kind === 'failed');
-  if (!pending && failed?.kind === 'failed') return { a: a.name, b: b.name, diff, verdict: 'n/a', note: failed.error };
+  const failure = cells.map((c) => failureOf(ctx, c)).find((f) => f !== null) ?? null;
+  if (!pending && failure !== null) return { a: a.name, b: b.name, diff, verdict: 'n/a', note: failure };
   return { a: a.name, b: b.name, diff, verdict: judge(diff, pending), note: null };
 }
 

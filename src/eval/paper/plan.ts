@@ -218,6 +218,15 @@ export function cellState(ctx: Pick<PlanContext, 'result'>, c: Planned): 'done' 
   return 'todo';
 }
 
+/** Why a settled cell has no number: its own refusal, or that of the train cell it evaluates (null otherwise). */
+export function failureOf(ctx: Pick<PlanContext, 'result'>, c: Planned): string | null {
+  if (!('key' in c)) return null;
+  const own = ctx.result(c.key);
+  if (own?.kind === 'failed') return own.error;
+  const train = c.spec.kind === 'eval' && 'train' in c.spec.model ? ctx.result(c.spec.model.train) : null;
+  return train?.kind === 'failed' ? train.error : null;
+}
+
 /** Whether a cell is settled: it has a result, or it cannot exist (n/a); else it is pending or to do. */
 export function isSettled(ctx: Pick<PlanContext, 'result'>, c: Planned): boolean {
   const state = cellState(ctx, c);

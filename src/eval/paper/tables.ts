@@ -8,7 +8,7 @@ import { readJsonl } from '../../util/jsonl.js';
 import { CATEGORIES } from '../../world/vocab.js';
 import { meanInterval, type Interval } from '../stats.js';
 import { cellDir, type CellFolders, type CellResult, type EvalCellResult, type TrainResult } from './cells.js';
-import { cellState, isSettled, SEARCH_METHODS, VARIANTS, type Plan, type PlanContext, type Planned } from './plan.js';
+import { cellState, failureOf, isSettled, SEARCH_METHODS, VARIANTS, type Plan, type PlanContext, type Planned } from './plan.js';
 
 /** A number over seeds: its values and, with two or more, the 95 % interval. */
 export interface OverSeeds {
@@ -78,7 +78,7 @@ function notesOf(ctx: PlanContext, cells: Planned[]): string[] {
     const state = cellState(ctx, c);
     if (!('key' in c)) notes.add(`pending: ${c.pending}`);
     else if (state === 'todo') notes.add('pending: not computed yet');
-    else if (state === 'done' && ctx.result(c.key)!.kind === 'failed') notes.add(`n/a: ${(ctx.result(c.key) as { error: string }).error}`);
+    else if (failureOf(ctx, c) !== null) notes.add(`n/a: ${failureOf(ctx, c)}`);
   }
   return [...notes];
 }
