@@ -6,8 +6,8 @@ import { checkClaims, combine, judge, spearman } from '../../src/eval/paper/clai
 import { overSeeds, table1 } from '../../src/eval/paper/tables.js';
 import { buildPlan, failureOf, readRecipe, type PlanContext, type Planned } from '../../src/eval/paper/plan.js';
 import { resolveProfile } from '../../src/eval/paper/profiles.js';
-import type { CellResult, EvalCellResult } from '../../src/eval/paper/cells.js';
-import type { FinetuneSummary } from '../../src/train/finetune-config.js';
+import type { CellResult } from '../../src/eval/paper/cells.js';
+import { evalResult, trainResult } from '../helpers/paper-results.js';
 
 test('judge: holds, fails or not resolved by where the 95 % interval over seeds lies; pending while a cell is missing', () => {
   assert.equal(judge(overSeeds([0.02, 0.03, 0.025]), false), 'holds');
@@ -43,8 +43,7 @@ test('claims: a comparison with a refused training run is n/a with the refusal, 
     result: (k) => results.get(k) ?? null,
   };
   const key = (p: Planned) => (p as { key: string }).key;
-  const train: CellResult = { kind: 'train', summary: { steps: 2, trainingNfe: 200 } as FinetuneSummary, peakRssMb: 1, memoryScope: 'shared' };
-  const evalResult = (mean: number): CellResult => ({ kind: 'eval', mean, categories: {} as EvalCellResult['categories'], metrics: {}, nfePerImage: 4, images: 6, wallClockSec: 1, peakRssMb: 1, memoryScope: 'shared' });
+  const train = trainResult(100);
   let plan = buildPlan(ctx);
   for (const r of plan.rows) results.set(key(plan.probes[r.row]!), train);
   plan = buildPlan(ctx);

@@ -8,9 +8,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runPaper } from '../../src/eval/paper/run.js';
 import { PROFILES, resolveProfile } from '../../src/eval/paper/profiles.js';
-import { cellKey, canonicalJson, type CellResult, type EvalCellResult } from '../../src/eval/paper/cells.js';
+import { cellKey, canonicalJson, type CellResult } from '../../src/eval/paper/cells.js';
 import { buildPlan, planCells, readRecipe, type PlanContext } from '../../src/eval/paper/plan.js';
-import type { FinetuneSummary } from '../../src/train/finetune-config.js';
+import { evalResult, trainResult } from '../helpers/paper-results.js';
 import { tempDir } from '../train/finetune-helpers.js';
 
 const CHARTS = [
@@ -158,14 +158,12 @@ test('plan: equal training NFE from the probes, the best val rate over seeds (se
     profile, base: 'b', plainNfe: 4, folder: 'f', recipe: readRecipe(), metrics: ['clip'], rewards: ['compositional', 'clip'],
     result: (k) => results.get(k) ?? null,
   };
-  const train = (nfePerStep: number): CellResult => ({ kind: 'train', summary: { steps: 2, trainingNfe: 2 * nfePerStep } as FinetuneSummary, peakRssMb: 1, memoryScope: 'shared' });
-  const evalResult = (mean: number): CellResult => ({ kind: 'eval', mean, categories: {} as EvalCellResult['categories'], metrics: {}, nfePerImage: 4, images: 6, wallClockSec: 1, peakRssMb: 1, memoryScope: 'shared' });
   let plan = buildPlan(ctx);
   const others = plan.rows.filter((r) => r.row !== 'rlhf-sharpening');
   assert.ok(others.every((r) => plan.tuning[r.row]!.every((t) => 'pending' in t.train)), 'tuning waits for the probes');
   assert.ok(plan.tuning['rlhf-sharpening']!.every((t) => 'key' in t.train), 'the reference recipe runs its own steps');
   const nfe: Record<string, number> = { 'rlhf-sharpening': 100, 'standard-ft': 10, ddpo: 500 };
-  for (const r of plan.rows) results.set((plan.probes[r.row] as { key: string }).key, train(nfe[r.row] ?? 50));
+  for (const r of plan.rows) results.set((plan.probes[r.row] as { key: string }).key, trainResult(nfe[r.row] ?? 50));
   plan = buildPlan(ctx);
   assert.equal(plan.steps['rlhf-sharpening'], 10);
   assert.equal(plan.steps.ddpo, 2, '1000 NFE at 500 a step');

@@ -78,7 +78,10 @@ function notesOf(ctx: PlanContext, cells: Planned[]): string[] {
     const state = cellState(ctx, c);
     if (!('key' in c)) notes.add(`pending: ${c.pending}`);
     else if (state === 'todo') notes.add('pending: not computed yet');
-    else if (failureOf(ctx, c) !== null) notes.add(`n/a: ${failureOf(ctx, c)}`);
+    else {
+      const failure = failureOf(ctx, c);
+      if (failure !== null) notes.add(`n/a: ${failure}`);
+    }
   }
   return [...notes];
 }
