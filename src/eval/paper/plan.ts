@@ -214,8 +214,7 @@ function planVariants(ctx: PlanContext, plan: Plan): void {
 export function cellState(ctx: Pick<PlanContext, 'result'>, c: Planned): 'done' | 'na' | 'pending' | 'todo' {
   if (!('key' in c)) return 'pending';
   if (ctx.result(c.key) !== null) return 'done';
-  if (c.spec.kind === 'eval' && 'train' in c.spec.model && ctx.result(c.spec.model.train)?.kind === 'failed') return 'na';
-  return 'todo';
+  return failureOf(ctx, c) !== null ? 'na' : 'todo';
 }
 
 /** Why a settled cell has no number: its own refusal, or that of the train cell it evaluates (null otherwise). */

@@ -85,7 +85,6 @@ export function findings(plan: Plan, ctx: PlanContext, rows: Table1Row[]): strin
   return out;
 }
 
-
 const claimNumber = (c: ClaimResult) => c.claim.split('.')[0]!;
 
 /** Each claim's verdict, and one row per comparison (claim 4: per variant and axis). */

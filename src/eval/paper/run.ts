@@ -185,8 +185,7 @@ function nextCell(cells: ReturnType<typeof planCells>, f: CellFolders, busy: Set
     if (spec.kind === 'eval' && 'train' in spec.model) {
       const trainKey = spec.model.train;
       const tr = ctx.result(trainKey);
-      if (tr === null || busy.has(trainKey)) continue;
-      if (tr.kind === 'failed') continue;
+      if (tr === null || busy.has(trainKey)) continue; // a refused train cell makes its evaluation 'na', not 'todo'
       if (!trainedModelExists(f, trainKey)) {
         const trainSpec = cells.find((x) => 'key' in x && x.key === trainKey);
         if (trainSpec && 'spec' in trainSpec) return trainSpec.spec; // runs again: its result is rewritten with the model
